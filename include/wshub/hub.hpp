@@ -1,0 +1,863 @@
+// wshub/hub.hpp: the Hub, the heart of one wshub instance.
+//
+// A Hub owns this instance's connections and subscriptions:
+// `channel -> subscribers` and `connection -> channels`. It subscribes to the
+// PubSub lazily (on a channel's first local subscriber) and unsubscribes after
+// the last one leaves; it encodes every PubSub message once and hands the same
+// buffer to every local subscriber; it applies the slow-client policy, the
+// protocol's limits and the authorizer; and it drives the graceful shutdown.
+//
+// Template parameters change types only; numbers live in HubConfig:
+//   Transport  accepts connections and sends frames (see transport_concept.hpp)
+//   PubSub     carries messages between instances (see pubsub_concept.hpp)
+//   Policies   a struct naming the policy types; derive from DefaultPolicies
+//              and override what you need:
+//                struct MyPolicies : wshub::DefaultPolicies {
+//                    using slow_client = wshub::DropAndGap;
+//                };
+//
+// Threading: all hub state lives on one strand of the executor given to the
+// constructor. Every entry point (transport and PubSub handlers, shutdown,
+// publish) posts onto that strand, so the io_context may be run by one thread
+// or by several; no mutex guards hub state. stats(), draining() and
+// instance_id() may be called from any thread. The inspectors marked
+// "strand only" may be called from the strand, or while no thread runs the
+// io_context (tests).
+//
+// Lifetime: the Hub must outlive every handler it gave to the Transport and
+// the PubSub, and the io_context's work for it: destroy it after shutdown()
+// has completed and the io_context has stopped (or never ran).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+
+#include "wshub/authorizer.hpp"
+#include "wshub/connection_info.hpp"
+#include "wshub/detail/channel_name.hpp"
+#include "wshub/detail/envelope.hpp"
+#include "wshub/detail/subscription_tracker.hpp"
+#include "wshub/detail/token_bucket.hpp"
+#include "wshub/detail/topics.hpp"
+#include "wshub/error.hpp"
+#include "wshub/frame.hpp"
+#include "wshub/hub_config.hpp"
+#include "wshub/hub_stats.hpp"
+#include "wshub/json_protocol.hpp"
+#include "wshub/logger.hpp"
+#include "wshub/pubsub_concept.hpp"
+#include "wshub/request.hpp"
+#include "wshub/slow_client_policy.hpp"
+#include "wshub/transport_concept.hpp"
+
+namespace wshub {
+
+// The policy types a Hub uses unless told otherwise.
+struct DefaultPolicies {
+    using protocol = JsonProtocol;          // wire format (docs/protocol.md)
+    using slow_client = CloseSlowClients;   // evict with 4008 past the queue limits
+    using authorizer = AllowAll;            // everyone may do everything
+    using logger = NullLogger;              // silent
+};
+
+// WebSocket close codes the hub uses (docs/protocol.md).
+namespace close_code {
+inline constexpr std::uint16_t normal = 1000;
+inline constexpr std::uint16_t going_away = 1001;        // graceful shutdown
+inline constexpr std::uint16_t policy_violation = 1008;  // too many bad frames in a row
+inline constexpr std::uint16_t too_big = 1009;           // frame larger than max_message_bytes
+inline constexpr std::uint16_t internal_error = 1011;
+inline constexpr std::uint16_t slow_consumer = 4008;     // outgoing queue passed its limit
+}  // namespace close_code
+
+template <class Transport, class PubSub, class Policies = DefaultPolicies>
+class Hub {
+    static_assert(check_transport<Transport>(), "see the static_assert above for the missing Transport member");
+    static_assert(check_pubsub<PubSub>(), "see the static_assert above for the missing PubSub member");
+
+public:
+    using protocol = typename Policies::protocol;
+    using slow_client_policy = typename Policies::slow_client;
+    using authorizer_type = typename Policies::authorizer;
+    using logger_type = typename Policies::logger;
+    using executor_type = asio::strand<asio::any_io_executor>;
+    using clock = std::chrono::steady_clock;
+
+    // Throws std::invalid_argument for an invalid instance id or prefix (setup misuse).
+    Hub(asio::any_io_executor executor, Transport& transport, PubSub& pubsub, HubConfig config = {},
+        authorizer_type authorizer = {}, logger_type logger = {})
+        : strand_(asio::make_strand(std::move(executor))),
+          transport_(transport),
+          pubsub_(pubsub),
+          config_(std::move(config)),
+          authorizer_(std::move(authorizer)),
+          logger_(std::move(logger)),
+          batch_timer_(strand_),
+          deadline_timer_(strand_),
+          drain_timer_(strand_) {
+        if (config_.instance_id.empty()) config_.instance_id = random_instance_id();
+        if (!detail::is_valid_instance_id(config_.instance_id)) {
+            throw std::invalid_argument("wshub: HubConfig::instance_id must be 1..64 bytes of A-Z a-z 0-9 _ . -");
+        }
+        if (config_.max_queue_bytes == 0 || config_.max_queue_messages == 0) {
+            throw std::invalid_argument("wshub: HubConfig::max_queue_bytes and max_queue_messages must be > 0");
+        }
+        counters_.pubsub_up.store(pubsub_.state() == PubSubState::up, std::memory_order_relaxed);
+        transport_.set_handlers(TransportHandlers{
+            [this](ConnectionId id, ConnectionInfo info) {
+                asio::post(strand_, [this, id, info = std::move(info)]() mutable { on_open(id, std::move(info)); });
+            },
+            [this](ConnectionId id, std::string payload, MessageKind kind) {
+                asio::post(strand_, [this, id, payload = std::move(payload), kind]() mutable {
+                    on_message(id, std::move(payload), kind);
+                });
+            },
+            [this](ConnectionId id) { asio::post(strand_, [this, id] { on_close(id); }); },
+        });
+        pubsub_.set_handlers(PubSubHandlers{
+            [this](std::string topic, std::string payload) {
+                asio::post(strand_, [this, topic = std::move(topic), payload = std::move(payload)] {
+                    on_pubsub_message(topic, payload);
+                });
+            },
+            [this](PubSubState state) { asio::post(strand_, [this, state] { on_pubsub_state(state); }); },
+            [this](std::vector<std::string> topics) {
+                asio::post(strand_, [this, topics = std::move(topics)] { on_pubsub_resubscribed(topics); });
+            },
+        });
+    }
+
+    Hub(const Hub&) = delete;
+    Hub& operator=(const Hub&) = delete;
+
+    // Graceful shutdown: stop accepting, mark draining, close every connection
+    // with 1001 in spread-out batches, wait for the closes up to
+    // config.shutdown_timeout, terminate the rest, let every channel
+    // unsubscribe, then call `done` (on the strand). Safe to call more than
+    // once and from any thread: every caller's `done` runs once it is over.
+    void shutdown(std::function<void()> done = {}) {
+        asio::post(strand_, [this, done = std::move(done)]() mutable { start_shutdown(std::move(done)); });
+    }
+
+    // Publishes raw JSON `data` to `channel` on every instance, as a client
+    // publish would (without rate limit or authorizer). `data` must be valid
+    // JSON: it is forwarded byte for byte. Thread-safe. done(ec) on the strand:
+    // error::invalid_channel, error::unavailable (PubSub down) or success.
+    void publish(std::string channel, std::string data, Completion done = {}) {
+        asio::post(strand_, [this, channel = std::move(channel), data = std::move(data),
+                             done = std::move(done)]() mutable {
+            if (!detail::is_valid_channel_name(channel)) {
+                if (done) done(make_error_code(error::invalid_channel));
+                return;
+            }
+            if (!pubsub_up()) {
+                if (done) done(make_error_code(error::unavailable));
+                return;
+            }
+            publish_envelope(channel, data, [this, done = std::move(done)](std::error_code ec) mutable {
+                if (done) asio::post(strand_, [done = std::move(done), ec] { done(ec); });
+            });
+        });
+    }
+
+    HubStats stats() const noexcept { return counters_.snapshot(); }
+    bool draining() const noexcept { return counters_.draining.load(std::memory_order_relaxed); }
+    const std::string& instance_id() const noexcept { return config_.instance_id; }
+    const HubConfig& config() const noexcept { return config_; }
+    executor_type get_executor() const noexcept { return strand_; }
+
+    // Strand only: local subscribers of a channel (0 when unknown).
+    std::size_t subscriber_count(const std::string& channel) const {
+        const auto it = channels_.find(channel);
+        return it == channels_.end() ? 0 : it->second->members.size();
+    }
+    // Strand only: channels the hub tracks (with subscribers or a PubSub call in flight).
+    std::size_t channel_count() const noexcept { return channels_.size(); }
+    // Strand only: open connections.
+    std::size_t connection_count() const noexcept { return connections_.size(); }
+    // Strand only: the public id ("<instance>-<n>") of a local connection.
+    std::string public_id(ConnectionId id) const { return detail::public_connection_id(config_.instance_id, id); }
+
+private:
+    struct Channel;
+    struct Connection;
+
+    struct Membership {
+        Channel* channel;
+        std::size_t index;  // position of the connection in channel->members
+    };
+
+    struct Connection {
+        Connection(ConnectionId id_, ConnectionInfo info_, const HubConfig& config)
+            : id(id_),
+              info(std::move(info_)),
+              budget(config.publish_rate_per_second, config.publish_burst, clock::now()) {}
+        ConnectionId id;
+        ConnectionInfo info;
+        std::vector<Membership> memberships;
+        std::size_t bad_frames_in_row = 0;
+        detail::TokenBucket budget;
+        std::vector<std::string> gap_channels;  // channels whose messages were dropped; owed a `gap`
+        bool closing = false;                   // close requested; sends are skipped
+    };
+
+    struct PendingAck {
+        ConnectionId connection;
+        std::string raw_id;  // empty: no ack wanted, but a failure is still reported
+        bool with_since;     // the subscribe asked for history: ack says recovered=false
+    };
+
+    struct Channel {
+        std::string name;
+        std::string topic;
+        std::vector<Connection*> members;
+        detail::SubscriptionTracker tracker;
+        std::vector<PendingAck> pending;  // subscribers waiting for the PubSub subscription
+    };
+
+    enum class Phase : std::uint8_t { running, closing_connections, finishing, stopped };
+
+    // ---- logging -----------------------------------------------------------
+
+    template <class MakeLine>
+    void log(LogLevel level, MakeLine&& make_line) const {
+        if (logger_.enabled(level)) logger_.log(level, make_line());
+    }
+
+    static std::string random_instance_id() {
+        std::random_device rd;
+        std::uniform_int_distribution<int> hex(0, 15);
+        std::string id(12, '0');
+        for (char& c : id) c = "0123456789abcdef"[hex(rd)];
+        return id;
+    }
+
+    bool pubsub_up() const noexcept { return counters_.pubsub_up.load(std::memory_order_relaxed); }
+
+    // ---- transport events (strand) ------------------------------------------
+
+    void on_open(ConnectionId id, ConnectionInfo info) {
+        if (phase_ != Phase::running) {
+            // Accepted just before stop_accepting took effect: turn it away politely.
+            transport_.close(id, close_code::going_away, "server shutting down");
+            return;
+        }
+        auto [it, inserted] = connections_.try_emplace(id, nullptr);
+        if (!inserted) {
+            log(LogLevel::error, [&] { return "transport reused connection id " + std::to_string(id); });
+            return;
+        }
+        it->second = std::make_unique<Connection>(id, std::move(info), config_);
+        detail::HubCounters::add(counters_.connections);
+        send(*it->second, make_frame(protocol::welcome(public_id(id), config_.instance_id)));
+    }
+
+    void on_close(ConnectionId id) {
+        const auto it = connections_.find(id);
+        if (it == connections_.end()) return;  // terminated earlier, or never opened
+        forget_connection(it);
+        if (phase_ == Phase::closing_connections) check_connections_closed();
+    }
+
+    void on_message(ConnectionId id, std::string payload, MessageKind kind) {
+        const auto it = connections_.find(id);
+        if (it == connections_.end()) return;
+        Connection& conn = *it->second;
+        if (conn.closing) return;
+        detail::HubCounters::add(counters_.messages_in);
+        if (payload.size() > config_.max_message_bytes) {
+            // The transport should have refused it before buffering; refuse it here too.
+            close_connection(conn, close_code::too_big, "message too big");
+            return;
+        }
+        if (kind == MessageKind::binary) {
+            bad_frame(conn, error::bad_request, "binary frames are not supported", {});
+            return;
+        }
+        auto decoded = protocol::decode(payload, DecodeLimits{config_.max_nesting_depth});
+        if (!decoded.ok()) {
+            bad_frame(conn, decoded.error.code, decoded.error.message, decoded.error.id);
+            return;
+        }
+        handle_request(conn, *decoded.request);
+    }
+
+    void handle_request(Connection& conn, const ClientRequest& request) {
+        switch (request.type) {
+            case RequestType::subscribe: return handle_subscribe(conn, request);
+            case RequestType::unsubscribe: return handle_unsubscribe(conn, request);
+            case RequestType::publish: return handle_publish(conn, request);
+            case RequestType::send: return handle_send(conn, request);
+            case RequestType::presence: return handle_presence(conn, request);
+        }
+    }
+
+    // ---- requests (strand) --------------------------------------------------
+
+    void handle_subscribe(Connection& conn, const ClientRequest& request) {
+        if (!detail::is_valid_channel_name(request.channel)) {
+            return bad_frame(conn, error::invalid_channel, "invalid channel name", request.id);
+        }
+        conn.bad_frames_in_row = 0;
+        if (phase_ != Phase::running) {
+            return reply_error(conn, request.id, error::unavailable, "server is shutting down");
+        }
+        if (!authorizer_.can_subscribe(conn.info, request.channel)) {
+            return reply_error(conn, request.id, error::forbidden, "not allowed to subscribe to this channel");
+        }
+        const bool with_since = request.since.has_value();
+        if (const auto* membership = find_membership(conn, request.channel)) {
+            // Already subscribed: answer again, no second subscription.
+            Channel& channel = *membership->channel;
+            if (channel.tracker.active()) {
+                reply_subscribed(conn, request.id, with_since);
+            } else {
+                channel.pending.push_back(PendingAck{conn.id, std::string(request.id), with_since});
+            }
+            return;
+        }
+        if (conn.memberships.size() >= config_.max_subscriptions_per_connection) {
+            return reply_error(conn, request.id, error::too_many_subscriptions,
+                               "subscription limit of " + std::to_string(config_.max_subscriptions_per_connection) +
+                                   " channels reached");
+        }
+        Channel& channel = channel_for(request.channel);
+        add_member(conn, channel);
+        if (channel.tracker.active()) {
+            reply_subscribed(conn, request.id, with_since);
+        } else {
+            channel.pending.push_back(PendingAck{conn.id, std::string(request.id), with_since});
+        }
+        if (channel.members.size() == 1) {
+            issue(channel, channel.tracker.set_wanted(true));
+        }
+    }
+
+    void handle_unsubscribe(Connection& conn, const ClientRequest& request) {
+        if (!detail::is_valid_channel_name(request.channel)) {
+            return bad_frame(conn, error::invalid_channel, "invalid channel name", request.id);
+        }
+        conn.bad_frames_in_row = 0;
+        auto* membership = find_membership(conn, request.channel);
+        if (membership == nullptr) {
+            return reply_error(conn, request.id, error::not_subscribed, "not subscribed to this channel");
+        }
+        remove_member(conn, *membership->channel);
+        reply_ack(conn, request.id);
+    }
+
+    void handle_publish(Connection& conn, const ClientRequest& request) {
+        if (!detail::is_valid_channel_name(request.channel)) {
+            return bad_frame(conn, error::invalid_channel, "invalid channel name", request.id);
+        }
+        if (!conn.budget.try_take(clock::now())) {
+            return bad_frame(conn, error::rate_limited, "publishing too fast", request.id);
+        }
+        conn.bad_frames_in_row = 0;
+        if (!authorizer_.can_publish(conn.info, request.channel)) {
+            return reply_error(conn, request.id, error::forbidden, "not allowed to publish to this channel");
+        }
+        if (!pubsub_up()) {
+            return reply_error(conn, request.id, error::unavailable, "message broker unreachable, not sent");
+        }
+        detail::HubCounters::add(counters_.publishes);
+        publish_envelope(request.channel, request.data,
+                         [this, id = conn.id, raw_id = std::string(request.id)](std::error_code ec) {
+                             asio::post(strand_, [this, id, raw_id, ec] {
+                                 const auto it = connections_.find(id);
+                                 if (it == connections_.end()) return;
+                                 if (ec) {
+                                     reply_error(*it->second, raw_id, error::unavailable,
+                                                 "message broker unreachable, not sent");
+                                 } else {
+                                     reply_ack(*it->second, raw_id);
+                                 }
+                             });
+                         });
+    }
+
+    void handle_send(Connection& conn, const ClientRequest& request) {
+        if (!conn.budget.try_take(clock::now())) {
+            return bad_frame(conn, error::rate_limited, "sending too fast", request.id);
+        }
+        conn.bad_frames_in_row = 0;
+        if (!authorizer_.can_send(conn.info, request.to)) {
+            return reply_error(conn, request.id, error::forbidden, "not allowed to send to this connection");
+        }
+        // Without a connection registry only this instance's connections can be reached.
+        Connection* target = nullptr;
+        if (const auto parsed = detail::parse_connection_id(request.to);
+            parsed && parsed->instance == config_.instance_id) {
+            const auto it = connections_.find(parsed->number);
+            if (it != connections_.end() && !it->second->closing) target = it->second.get();
+        }
+        if (target == nullptr) {
+            return reply_error(conn, request.id, error::not_found, "no such connection");
+        }
+        send(*target, make_frame(protocol::direct(public_id(conn.id), request.data), FrameKind::direct));
+        reply_ack(conn, request.id);
+    }
+
+    void handle_presence(Connection& conn, const ClientRequest& request) {
+        if (!detail::is_valid_channel_name(request.channel)) {
+            return bad_frame(conn, error::invalid_channel, "invalid channel name", request.id);
+        }
+        conn.bad_frames_in_row = 0;
+        reply_error(conn, request.id, error::not_found, "presence is not enabled for this channel");
+    }
+
+    // ---- replies ------------------------------------------------------------
+
+    void reply_ack(Connection& conn, std::string_view raw_id) {
+        if (!raw_id.empty()) send(conn, make_frame(protocol::ack(raw_id)));
+    }
+
+    void reply_subscribed(Connection& conn, std::string_view raw_id, bool with_since) {
+        if (raw_id.empty()) return;
+        // Without history nothing can be recovered; say so when the client asked.
+        send(conn, make_frame(with_since ? protocol::subscribe_ack(raw_id, false, std::nullopt, {})
+                                         : protocol::ack(raw_id)));
+    }
+
+    void reply_error(Connection& conn, std::string_view raw_id, error code, std::string_view message) {
+        send(conn, make_frame(protocol::error_frame(raw_id, code, message)));
+    }
+
+    // A frame the client should not have sent: answer it, and close with 1008
+    // after max_bad_frames_in_row of them in a row.
+    void bad_frame(Connection& conn, error code, std::string_view message, std::string_view raw_id) {
+        detail::HubCounters::add(counters_.bad_frames);
+        reply_error(conn, raw_id, code, message);
+        if (++conn.bad_frames_in_row >= config_.max_bad_frames_in_row) {
+            log(LogLevel::info, [&] {
+                return "closing " + public_id(conn.id) + " with 1008 after " + std::to_string(conn.bad_frames_in_row) +
+                       " bad frames in a row";
+            });
+            close_connection(conn, close_code::policy_violation, "too many bad frames");
+        }
+    }
+
+    // ---- sending and the slow-client policy ---------------------------------
+
+    // Hands a frame to the transport unless the slow-client policy says otherwise.
+    // `channel` names the channel of a message frame (for a later `gap`).
+    void send(Connection& conn, const SharedFrame& frame, const std::string* channel = nullptr) {
+        if (conn.closing) return;
+        if (!conn.gap_channels.empty()) flush_gaps_if_drained(conn);
+        const QueueStats queued = transport_.queued(conn.id);
+        const std::size_t size = frame->payload.size();
+        const bool over = queued.bytes + size > config_.max_queue_bytes ||
+                          queued.messages + 1 > config_.max_queue_messages;
+        if (over) {
+            const bool past_hard_cap = queued.bytes + size > 2 * config_.max_queue_bytes ||
+                                       queued.messages + 1 > 2 * config_.max_queue_messages;
+            const SlowClientAction action =
+                past_hard_cap ? SlowClientAction::evict : slow_client_policy::on_over_limit(frame->kind);
+            switch (action) {
+                case SlowClientAction::evict:
+                    evict(conn, queued);
+                    return;
+                case SlowClientAction::drop:
+                    drop(conn, channel);
+                    return;
+                case SlowClientAction::send_anyway:
+                    break;
+            }
+        }
+        transport_.send(conn.id, frame);
+        detail::HubCounters::add(counters_.messages_out);
+        detail::HubCounters::add(counters_.bytes_out, size);
+    }
+
+    void evict(Connection& conn, const QueueStats& queued) {
+        detail::HubCounters::add(counters_.evictions);
+        log(LogLevel::info, [&] {
+            return "evicting slow client " + public_id(conn.id) + " with 4008: " + std::to_string(queued.bytes) +
+                   " bytes in " + std::to_string(queued.messages) + " frames queued";
+        });
+        close_connection(conn, close_code::slow_consumer, "slow consumer");
+    }
+
+    void drop(Connection& conn, const std::string* channel) {
+        detail::HubCounters::add(counters_.dropped_messages);
+        if (channel == nullptr) return;
+        if (std::find(conn.gap_channels.begin(), conn.gap_channels.end(), *channel) != conn.gap_channels.end()) return;
+        if (conn.gap_channels.empty()) {
+            log(LogLevel::info, [&] { return "dropping messages for slow client " + public_id(conn.id); });
+            owed_gaps_.push_back(conn.id);
+            arm_drain_timer();
+        }
+        conn.gap_channels.push_back(*channel);
+    }
+
+    // Sends the owed `gap` frames once the client has taken at least half of its queue.
+    bool flush_gaps_if_drained(Connection& conn) {
+        const QueueStats queued = transport_.queued(conn.id);
+        if (queued.bytes > config_.max_queue_bytes / 2 || queued.messages > config_.max_queue_messages / 2) {
+            return false;
+        }
+        std::vector<std::string> channels;
+        channels.swap(conn.gap_channels);
+        for (const auto& name : channels) {
+            if (find_membership(conn, name) == nullptr) continue;  // left the channel meanwhile
+            detail::HubCounters::add(counters_.gaps_sent);
+            send(conn, make_frame(protocol::gap(name)));
+        }
+        return true;
+    }
+
+    void arm_drain_timer() {
+        if (drain_timer_armed_) return;
+        drain_timer_armed_ = true;
+        drain_timer_.expires_after(config_.drain_check_interval);
+        drain_timer_.async_wait([this](std::error_code ec) {
+            drain_timer_armed_ = false;
+            if (ec) return;
+            std::vector<ConnectionId> still_owed;
+            for (ConnectionId id : owed_gaps_) {
+                const auto it = connections_.find(id);
+                if (it == connections_.end() || it->second->closing || it->second->gap_channels.empty()) continue;
+                if (!flush_gaps_if_drained(*it->second)) still_owed.push_back(id);
+            }
+            owed_gaps_.swap(still_owed);
+            if (!owed_gaps_.empty()) arm_drain_timer();
+        });
+    }
+
+    void close_connection(Connection& conn, std::uint16_t code, std::string_view reason) {
+        if (conn.closing) return;
+        conn.closing = true;
+        transport_.close(conn.id, code, reason);
+    }
+
+    // ---- membership (strand) ------------------------------------------------
+
+    Membership* find_membership(Connection& conn, std::string_view channel) {
+        for (auto& m : conn.memberships) {
+            if (m.channel->name == channel) return &m;
+        }
+        return nullptr;
+    }
+
+    Channel& channel_for(const std::string& name) {
+        auto& slot = channels_[name];
+        if (!slot) {
+            slot = std::make_unique<Channel>();
+            slot->name = name;
+            slot->topic = detail::channel_topic(config_.prefix, name);
+            detail::HubCounters::add(counters_.channels);
+        }
+        return *slot;
+    }
+
+    void add_member(Connection& conn, Channel& channel) {
+        conn.memberships.push_back(Membership{&channel, channel.members.size()});
+        channel.members.push_back(&conn);
+        detail::HubCounters::add(counters_.subscriptions);
+    }
+
+    // Removes conn from channel. May destroy the channel: do not use it afterwards.
+    void remove_member(Connection& conn, Channel& channel) {
+        const auto mine = std::find_if(conn.memberships.begin(), conn.memberships.end(),
+                                       [&](const Membership& m) { return m.channel == &channel; });
+        if (mine == conn.memberships.end()) return;
+        const std::size_t index = mine->index;
+        Connection* moved = channel.members.back();
+        channel.members[index] = moved;
+        channel.members.pop_back();
+        if (moved != &conn) {
+            for (auto& m : moved->memberships) {
+                if (m.channel == &channel) m.index = index;
+            }
+        }
+        *mine = conn.memberships.back();
+        conn.memberships.pop_back();
+        detail::HubCounters::sub(counters_.subscriptions);
+        if (channel.members.empty()) {
+            issue(channel, channel.tracker.set_wanted(false));
+            erase_if_settled(channel);
+        }
+    }
+
+    void forget_connection(typename std::unordered_map<ConnectionId, std::unique_ptr<Connection>>::iterator it) {
+        Connection& conn = *it->second;
+        while (!conn.memberships.empty()) {
+            remove_member(conn, *conn.memberships.back().channel);
+        }
+        connections_.erase(it);
+        detail::HubCounters::sub(counters_.connections);
+    }
+
+    void erase_if_settled(Channel& channel) {
+        if (!channel.members.empty() || !channel.pending.empty() || !channel.tracker.settled_idle()) return;
+        channels_.erase(channel.name);  // destroys channel
+        detail::HubCounters::sub(counters_.channels);
+        if (phase_ == Phase::finishing) check_finished();
+    }
+
+    // ---- PubSub (strand) ----------------------------------------------------
+
+    void issue(Channel& channel, detail::SubscriptionTracker::Command command) {
+        using Command = detail::SubscriptionTracker::Command;
+        if (command == Command::subscribe) {
+            detail::HubCounters::add(counters_.pubsub_subscribes);
+            log(LogLevel::info, [&] { return "lazy subscribe: first local subscriber of '" + channel.name + "'"; });
+            pubsub_.subscribe(channel.topic, [this, name = channel.name](std::error_code ec) {
+                asio::post(strand_, [this, name, ec] { on_subscribe_done(name, ec); });
+            });
+        } else if (command == Command::unsubscribe) {
+            detail::HubCounters::add(counters_.pubsub_unsubscribes);
+            log(LogLevel::info, [&] { return "lazy unsubscribe: last local subscriber left '" + channel.name + "'"; });
+            pubsub_.unsubscribe(channel.topic, [this, name = channel.name](std::error_code ec) {
+                asio::post(strand_, [this, name, ec] { on_unsubscribe_done(name, ec); });
+            });
+        }
+    }
+
+    void on_subscribe_done(const std::string& name, std::error_code ec) {
+        const auto it = channels_.find(name);
+        if (it == channels_.end()) return;  // cannot happen: an in-flight call keeps the channel
+        Channel& channel = *it->second;
+        const auto command = channel.tracker.on_subscribe_done(!ec);
+        std::vector<PendingAck> pending;
+        pending.swap(channel.pending);
+        if (!ec) {
+            for (const auto& p : pending) {
+                Connection* conn = live_member(p.connection, channel);
+                if (conn != nullptr) reply_subscribed(*conn, p.raw_id, p.with_since);
+            }
+            issue(channel, command);  // unsubscribe at once if everyone left meanwhile
+            erase_if_settled(channel);
+            return;
+        }
+        log(LogLevel::warn, [&] { return "subscribe to '" + name + "' failed: " + ec.message(); });
+        // Every member of a channel that is not yet active is still waiting for
+        // this subscribe (members only join an inactive channel as pending), so
+        // they all leave it and hear why.
+        std::vector<Connection*> members = channel.members;
+        for (const auto& p : pending) {
+            Connection* conn = live_member(p.connection, channel);
+            if (conn != nullptr) reply_error(*conn, p.raw_id, error::unavailable, "could not subscribe, try again");
+        }
+        for (std::size_t i = 0; i < members.size(); ++i) {
+            const bool last = i + 1 == members.size();
+            remove_member(*members[i], channel);  // the last removal may destroy the channel
+            if (last) return;
+        }
+        erase_if_settled(channel);
+    }
+
+    void on_unsubscribe_done(const std::string& name, std::error_code ec) {
+        const auto it = channels_.find(name);
+        if (it == channels_.end()) return;
+        if (ec) log(LogLevel::warn, [&] { return "unsubscribe from '" + name + "' unconfirmed: " + ec.message(); });
+        Channel& channel = *it->second;
+        issue(channel, channel.tracker.on_unsubscribe_done());  // subscribe again if someone joined meanwhile
+        erase_if_settled(channel);
+    }
+
+    Connection* live_member(ConnectionId id, Channel& channel) {
+        const auto it = connections_.find(id);
+        if (it == connections_.end() || it->second->closing) return nullptr;
+        for (const auto& m : it->second->memberships) {
+            if (m.channel == &channel) return it->second.get();
+        }
+        return nullptr;
+    }
+
+    void publish_envelope(const std::string& channel, std::string_view data, Completion done) {
+        pubsub_.publish(detail::channel_topic(config_.prefix, channel),
+                        detail::encode_envelope(config_.instance_id, data), std::move(done));
+    }
+
+    // Fan-out: one encoding, one shared buffer, every local subscriber.
+    void on_pubsub_message(const std::string& topic, const std::string& payload) {
+        const auto name = detail::channel_of_topic(config_.prefix, topic);
+        if (!name) return;
+        const auto it = channels_.find(std::string(*name));
+        if (it == channels_.end() || !it->second->tracker.active()) return;  // late message after unsubscribe
+        const auto envelope = detail::decode_envelope(payload);
+        if (!envelope) {
+            log(LogLevel::warn, [&] { return "ignoring a malformed message on topic '" + topic + "'"; });
+            return;
+        }
+        Channel& channel = *it->second;
+        const SharedFrame frame = make_frame(protocol::message(channel.name, envelope->data), FrameKind::message);
+        // send() never changes membership (an eviction only marks the connection
+        // closing), so iterating the members here is safe.
+        for (Connection* conn : channel.members) send(*conn, frame, &channel.name);
+    }
+
+    void on_pubsub_state(PubSubState state) {
+        const bool up = state == PubSubState::up;
+        if (up == pubsub_up()) return;
+        counters_.pubsub_up.store(up, std::memory_order_relaxed);
+        log(up ? LogLevel::info : LogLevel::warn,
+            [&] { return up ? std::string("pubsub is up") : std::string("pubsub is down; publishes fail fast"); });
+    }
+
+    // Messages on these topics may have been lost while the PubSub was down:
+    // tell every local subscriber, once per channel.
+    void on_pubsub_resubscribed(const std::vector<std::string>& topics) {
+        for (const auto& topic : topics) {
+            const auto name = detail::channel_of_topic(config_.prefix, topic);
+            if (!name) continue;
+            const auto it = channels_.find(std::string(*name));
+            if (it == channels_.end() || !it->second->tracker.active()) continue;
+            Channel& channel = *it->second;
+            const SharedFrame frame = make_frame(protocol::gap(channel.name));
+            for (Connection* conn : channel.members) {
+                detail::HubCounters::add(counters_.gaps_sent);
+                send(*conn, frame);
+            }
+        }
+    }
+
+    // ---- graceful shutdown (strand) -----------------------------------------
+
+    void start_shutdown(std::function<void()> done) {
+        if (done) shutdown_waiters_.push_back(std::move(done));
+        if (phase_ == Phase::stopped) return notify_shutdown_waiters();
+        if (phase_ != Phase::running) return;  // already under way; `done` runs at its end
+        phase_ = Phase::closing_connections;
+        counters_.draining.store(true, std::memory_order_relaxed);
+        shutdown_started_ = clock::now();
+        log(LogLevel::info, [] { return std::string("shutdown: stopped accepting, draining"); });
+        transport_.stop_accepting();
+        close_queue_.reserve(connections_.size());
+        for (const auto& entry : connections_) close_queue_.push_back(entry.first);
+        log(LogLevel::info, [&] {
+            return "shutdown: closing " + std::to_string(close_queue_.size()) + " connections with 1001 in batches of " +
+                   std::to_string(config_.shutdown_batch_size);
+        });
+        deadline_timer_.expires_after(config_.shutdown_timeout);
+        deadline_timer_.async_wait([this](std::error_code ec) {
+            if (!ec) on_shutdown_deadline();
+        });
+        close_next_batch();
+    }
+
+    void close_next_batch() {
+        const std::size_t batch = std::max<std::size_t>(1, config_.shutdown_batch_size);
+        std::size_t closed = 0;
+        while (!close_queue_.empty() && closed < batch) {
+            const ConnectionId id = close_queue_.back();
+            close_queue_.pop_back();
+            const auto it = connections_.find(id);
+            if (it == connections_.end() || it->second->closing) continue;
+            close_connection(*it->second, close_code::going_away, "server shutting down");
+            ++closed;
+        }
+        if (!close_queue_.empty()) {
+            batch_timer_.expires_after(config_.shutdown_batch_interval);
+            batch_timer_.async_wait([this](std::error_code ec) {
+                if (!ec && phase_ == Phase::closing_connections) close_next_batch();
+            });
+            return;
+        }
+        log(LogLevel::info, [] { return std::string("shutdown: every connection was asked to close"); });
+        check_connections_closed();
+    }
+
+    void check_connections_closed() {
+        if (phase_ != Phase::closing_connections || !close_queue_.empty() || !connections_.empty()) return;
+        log(LogLevel::info, [] { return std::string("shutdown: every connection closed"); });
+        begin_finishing();
+    }
+
+    void on_shutdown_deadline() {
+        if (phase_ == Phase::closing_connections) {
+            log(LogLevel::warn, [&] {
+                return "shutdown: deadline passed, terminating " + std::to_string(connections_.size()) +
+                       " connections";
+            });
+            close_queue_.clear();
+            batch_timer_.cancel();
+            while (!connections_.empty()) {
+                const auto it = connections_.begin();
+                transport_.terminate(it->first);
+                forget_connection(it);
+            }
+            begin_finishing();
+        } else if (phase_ == Phase::finishing) {
+            log(LogLevel::warn, [&] {
+                return "shutdown: " + std::to_string(channels_.size()) + " unsubscribes unconfirmed at the deadline";
+            });
+            finish_shutdown();
+        }
+    }
+
+    void begin_finishing() {
+        phase_ = Phase::finishing;
+        log(LogLevel::info, [&] {
+            return "shutdown: waiting for " + std::to_string(channels_.size()) + " channels to unsubscribe";
+        });
+        if (deadline_timer_.expiry() <= clock::now()) {
+            // The connection deadline is spent; give the unsubscribes one more period.
+            deadline_timer_.expires_after(config_.shutdown_timeout);
+            deadline_timer_.async_wait([this](std::error_code ec) {
+                if (!ec) on_shutdown_deadline();
+            });
+        }
+        check_finished();
+    }
+
+    void check_finished() {
+        if (phase_ == Phase::finishing && channels_.empty()) finish_shutdown();
+    }
+
+    void finish_shutdown() {
+        phase_ = Phase::stopped;
+        deadline_timer_.cancel();
+        batch_timer_.cancel();
+        drain_timer_.cancel();
+        const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - shutdown_started_);
+        log(LogLevel::info, [&] { return "shutdown: complete in " + std::to_string(took.count()) + " ms"; });
+        notify_shutdown_waiters();
+    }
+
+    void notify_shutdown_waiters() {
+        std::vector<std::function<void()>> waiters;
+        waiters.swap(shutdown_waiters_);
+        for (auto& done : waiters) asio::post(strand_, std::move(done));
+    }
+
+    executor_type strand_;
+    Transport& transport_;
+    PubSub& pubsub_;
+    HubConfig config_;
+    authorizer_type authorizer_;
+    logger_type logger_;
+    detail::HubCounters counters_;
+
+    std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections_;
+    std::unordered_map<std::string, std::unique_ptr<Channel>> channels_;
+
+    std::vector<ConnectionId> owed_gaps_;  // connections with dropped messages, checked by drain_timer_
+    bool drain_timer_armed_ = false;
+
+    Phase phase_ = Phase::running;
+    std::vector<ConnectionId> close_queue_;
+    std::vector<std::function<void()>> shutdown_waiters_;
+    clock::time_point shutdown_started_{};
+    asio::steady_timer batch_timer_;
+    asio::steady_timer deadline_timer_;
+    asio::steady_timer drain_timer_;
+};
+
+}  // namespace wshub

@@ -1,0 +1,71 @@
+// wshub/local_pubsub.hpp: the in-process PubSub for a single instance.
+//
+// No Redis, no network: a publish is delivered to this process's subscribers
+// of the topic, later on the executor (never inside the publish call), in
+// publish order. It is always `up`. Use it when one instance is all you run,
+// and in tests.
+//
+// Thread safety: not thread-safe. Call it from one strand (the hub's) and give
+// it an executor that the same io_context runs.
+#pragma once
+
+#include <string>
+#include <system_error>
+#include <unordered_set>
+#include <utility>
+
+#include <asio/any_io_executor.hpp>
+#include <asio/post.hpp>
+
+#include "wshub/pubsub_concept.hpp"
+
+namespace wshub {
+
+class LocalPubSub {
+public:
+    explicit LocalPubSub(asio::any_io_executor executor) : executor_(std::move(executor)) {}
+
+    LocalPubSub(const LocalPubSub&) = delete;
+    LocalPubSub& operator=(const LocalPubSub&) = delete;
+
+    void set_handlers(PubSubHandlers handlers) { handlers_ = std::move(handlers); }
+
+    void subscribe(const std::string& topic, Completion done) {
+        topics_.insert(topic);
+        complete(std::move(done));
+    }
+
+    void unsubscribe(const std::string& topic, Completion done) {
+        topics_.erase(topic);
+        complete(std::move(done));
+    }
+
+    void publish(const std::string& topic, std::string payload, Completion done) {
+        // Delivery is decided when the message is delivered, not when it is
+        // published, exactly as a Redis subscriber that left in between would
+        // not receive it either.
+        asio::post(executor_, [this, topic, payload = std::move(payload)]() mutable {
+            if (topics_.count(topic) != 0 && handlers_.on_message) {
+                handlers_.on_message(std::move(topic), std::move(payload));
+            }
+        });
+        complete(std::move(done));
+    }
+
+    PubSubState state() const noexcept { return PubSubState::up; }
+
+    // Topics currently subscribed (for tests and metrics).
+    std::size_t subscribed_topics() const noexcept { return topics_.size(); }
+    bool is_subscribed(const std::string& topic) const { return topics_.count(topic) != 0; }
+
+private:
+    void complete(Completion done) {
+        if (done) asio::post(executor_, [done = std::move(done)] { done(std::error_code{}); });
+    }
+
+    asio::any_io_executor executor_;
+    PubSubHandlers handlers_;
+    std::unordered_set<std::string> topics_;
+};
+
+}  // namespace wshub
