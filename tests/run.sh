@@ -47,12 +47,18 @@ trap on_exit EXIT
 
 # ---- Dependencies -----------------------------------------------------------
 banner "dependencies"
+# have <package>: the package, or what the suite needs from it, is installed.
+have() {
+  # NodeSource's nodejs bundles npm and conflicts with Debian's npm package.
+  if [ "$1" = npm ] && command -v npm >/dev/null 2>&1; then
+    return 0
+  fi
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
 if command -v dpkg-query >/dev/null 2>&1; then
   missing=()
   for package in "${DEBIAN_PACKAGES[@]}"; do
-    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
-      missing+=("$package")
-    fi
+    have "$package" || missing+=("$package")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing: ${missing[*]}"
