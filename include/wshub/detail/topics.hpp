@@ -47,13 +47,16 @@ struct ParsedConnectionId {
 
 inline std::optional<ParsedConnectionId> parse_connection_id(std::string_view id) {
     const auto dash = id.rfind('-');
-    if (dash == std::string_view::npos || dash == 0 || dash + 1 == id.size() || id.size() - dash - 1 > 19) {
+    if (dash == std::string_view::npos || dash == 0 || dash + 1 == id.size() || id.size() - dash - 1 > 20) {
         return std::nullopt;
     }
+    constexpr unsigned long long max = ~0ULL;
     unsigned long long number = 0;
     for (char c : id.substr(dash + 1)) {
         if (c < '0' || c > '9') return std::nullopt;
-        number = number * 10 + static_cast<unsigned>(c - '0');  // at most 19 digits: cannot overflow
+        const auto digit = static_cast<unsigned>(c - '0');
+        if (number > (max - digit) / 10) return std::nullopt;  // would overflow
+        number = number * 10 + digit;
     }
     return ParsedConnectionId{id.substr(0, dash), number};
 }

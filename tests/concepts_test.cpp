@@ -1,0 +1,84 @@
+// The Transport and PubSub concepts: every shipped implementation satisfies
+// them, and a type missing a member is rejected (here by the traits; the
+// compile-fail tests in tests/compile_fail/ prove the static_assert messages).
+#include <catch2/catch.hpp>
+
+#include "support/fake_pubsub.hpp"
+#include "support/memory_transport.hpp"
+#include "wshub/local_pubsub.hpp"
+#include "wshub/pubsub_concept.hpp"
+#include "wshub/transport_concept.hpp"
+
+using namespace wshub;
+
+namespace {
+
+struct CompleteTransport {
+    void set_handlers(TransportHandlers) {}
+    void send(ConnectionId, const SharedFrame&) {}
+    void close(ConnectionId, std::uint16_t, std::string_view) {}
+    void terminate(ConnectionId) {}
+    QueueStats queued(ConnectionId) const { return {}; }
+    void stop_accepting() {}
+};
+struct NoSend {
+    void set_handlers(TransportHandlers) {}
+    void close(ConnectionId, std::uint16_t, std::string_view) {}
+    void terminate(ConnectionId) {}
+    QueueStats queued(ConnectionId) const { return {}; }
+    void stop_accepting() {}
+};
+struct QueuedNotConst {
+    void set_handlers(TransportHandlers) {}
+    void send(ConnectionId, const SharedFrame&) {}
+    void close(ConnectionId, std::uint16_t, std::string_view) {}
+    void terminate(ConnectionId) {}
+    QueueStats queued(ConnectionId) { return {}; }
+    void stop_accepting() {}
+};
+struct NoStopAccepting {
+    void set_handlers(TransportHandlers) {}
+    void send(ConnectionId, const SharedFrame&) {}
+    void close(ConnectionId, std::uint16_t, std::string_view) {}
+    void terminate(ConnectionId) {}
+    QueueStats queued(ConnectionId) const { return {}; }
+};
+
+struct NoPublish {
+    void set_handlers(PubSubHandlers) {}
+    void subscribe(const std::string&, Completion) {}
+    void unsubscribe(const std::string&, Completion) {}
+    PubSubState state() const { return PubSubState::up; }
+};
+struct NoState {
+    void set_handlers(PubSubHandlers) {}
+    void subscribe(const std::string&, Completion) {}
+    void unsubscribe(const std::string&, Completion) {}
+    void publish(const std::string&, std::string, Completion) {}
+};
+
+}  // namespace
+
+TEST_CASE("shipped transports satisfy the Transport concept", "[concepts]") {
+    STATIC_REQUIRE(is_transport_v<test::MemoryTransport>);
+    STATIC_REQUIRE(check_transport<test::MemoryTransport>());
+    STATIC_REQUIRE(is_transport_v<CompleteTransport>);
+}
+
+TEST_CASE("shipped PubSubs satisfy the PubSub concept", "[concepts]") {
+    STATIC_REQUIRE(is_pubsub_v<LocalPubSub>);
+    STATIC_REQUIRE(check_pubsub<LocalPubSub>());
+    STATIC_REQUIRE(is_pubsub_v<test::FakePubSub>);
+}
+
+TEST_CASE("types missing a member are rejected", "[concepts]") {
+    STATIC_REQUIRE_FALSE(is_transport_v<NoSend>);
+    STATIC_REQUIRE_FALSE(detail::has_send<NoSend>::value);
+    STATIC_REQUIRE_FALSE(is_transport_v<QueuedNotConst>);
+    STATIC_REQUIRE_FALSE(is_transport_v<NoStopAccepting>);
+    STATIC_REQUIRE_FALSE(is_transport_v<int>);
+    STATIC_REQUIRE_FALSE(is_pubsub_v<NoPublish>);
+    STATIC_REQUIRE_FALSE(is_pubsub_v<NoState>);
+    STATIC_REQUIRE_FALSE(is_pubsub_v<test::MemoryTransport>);
+    STATIC_REQUIRE_FALSE(is_transport_v<LocalPubSub>);
+}
