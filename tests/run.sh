@@ -47,34 +47,7 @@ trap on_exit EXIT
 
 # ---- Dependencies -----------------------------------------------------------
 banner "dependencies"
-# have <package>: the package, or what the suite needs from it, is installed.
-have() {
-  # NodeSource's nodejs bundles npm and conflicts with Debian's npm package.
-  if [ "$1" = npm ] && command -v npm >/dev/null 2>&1; then
-    return 0
-  fi
-  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
-}
-if command -v dpkg-query >/dev/null 2>&1; then
-  missing=()
-  for package in "${DEBIAN_PACKAGES[@]}"; do
-    have "$package" || missing+=("$package")
-  done
-  if [ "${#missing[@]}" -gt 0 ]; then
-    echo "installing: ${missing[*]}"
-    as_root=()
-    if [ "$(id -u)" -ne 0 ]; then
-      command -v sudo >/dev/null 2>&1 || { echo "not root and no sudo: install ${missing[*]} first" >&2; exit 1; }
-      as_root=(sudo)
-    fi
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
-    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
-  else
-    echo "all ${#DEBIAN_PACKAGES[@]} packages present"
-  fi
-else
-  echo "no dpkg-query: not Debian; make sure these (or their equivalents) are installed: ${DEBIAN_PACKAGES[*]}"
-fi
+bash "$ROOT/cmake/install_deps.sh" "${DEBIAN_PACKAGES[@]}"
 passed+=("dependencies")
 
 # ---- Stages -------------------------------------------------------------------

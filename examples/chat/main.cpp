@@ -1,0 +1,243 @@
+// chat_server: a chat over WebSockets, built from wshub's headers.
+//
+// Try it:
+//   examples/chat/run.sh                 (installs, builds, starts on :8080)
+//   open http://127.0.0.1:8080/ in two browser tabs, pick a room, chat.
+//
+// What it shows, each logged on one line at info:
+//   - lazy PubSub subscriptions: the first subscriber of a room subscribes the
+//     instance, the last one to leave unsubscribes it;
+//   - slow-client eviction: a client that stops reading is closed with 4008
+//     (or, with --slow-policy drop, loses messages and later gets `gap`);
+//   - graceful shutdown: SIGINT/SIGTERM stop accepting, /healthz turns 503,
+//     clients are closed with 1001 in batches, the process exits 0; a second
+//     signal forces the exit.
+//
+// Threads: the io_context runs on --threads threads (default 1); the hub
+// keeps its state on one strand either way. For more cores, run more
+// processes (--redis, once RedisPubSub lands, ties them together).
+//
+// Routes on one port: /ws (WebSocket, docs/protocol.md), / and the page's
+// files, /healthz, /metrics (Prometheus text).
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "web_assets.hpp"
+#include "wshub/hub.hpp"
+#include "wshub/local_pubsub.hpp"
+#include "wshub/logger.hpp"
+#include "wshub/prometheus.hpp"
+#include "wshub/websocketpp_transport.hpp"
+
+namespace {
+
+struct Options {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8080;
+    std::string redis;
+    std::string instance;
+    std::string prefix = "wshub:";
+    std::size_t max_message_bytes = 64 * 1024;
+    std::size_t max_queue_bytes = 1024 * 1024;
+    std::size_t max_queue_messages = 4096;
+    std::string slow_policy = "close";
+    std::vector<std::string> allowed_origins;
+    long ping_interval_ms = 25'000;
+    long pong_timeout_ms = 10'000;
+    long shutdown_timeout_ms = 10'000;
+    std::string log_level = "info";
+    int threads = 1;
+};
+
+struct ClosePolicies : wshub::DefaultPolicies {
+    using slow_client = wshub::CloseSlowClients;
+    using logger = wshub::StderrLogger;
+};
+struct DropPolicies : wshub::DefaultPolicies {
+    using slow_client = wshub::DropAndGap;
+    using logger = wshub::StderrLogger;
+};
+
+wshub::LogLevel parse_level(const std::string& name) {
+    if (name == "debug") return wshub::LogLevel::debug;
+    if (name == "warn") return wshub::LogLevel::warn;
+    if (name == "error") return wshub::LogLevel::error;
+    if (name == "off") return wshub::LogLevel::off;
+    return wshub::LogLevel::info;
+}
+
+std::string content_type_of(std::string_view name) {
+    const auto ends_with = [&](std::string_view ext) {
+        return name.size() >= ext.size() && name.compare(name.size() - ext.size(), ext.size(), ext) == 0;
+    };
+    if (ends_with(".html")) return "text/html; charset=utf-8";
+    if (ends_with(".js")) return "text/javascript; charset=utf-8";
+    if (ends_with(".css")) return "text/css; charset=utf-8";
+    if (ends_with(".svg")) return "image/svg+xml";
+    if (ends_with(".png")) return "image/png";
+    return "application/octet-stream";
+}
+
+template <class Hub>
+wshub::HttpResponse route(const wshub::HttpRequest& request, const Hub& hub,
+                          const wshub::WebsocketppTransport& transport) {
+    wshub::HttpResponse response;
+    if (request.method != "GET" && request.method != "HEAD") {
+        response.status = 405;
+        response.body = "method not allowed\n";
+        return response;
+    }
+    if (request.path == "/healthz") {
+        const bool draining = hub.draining();
+        response.status = draining ? 503 : 200;
+        response.body = draining ? "draining\n" : "ok\n";
+        return response;
+    }
+    if (request.path == "/metrics") {
+        response.status = 200;
+        response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        response.body = wshub::format_prometheus(hub.stats(), hub.instance_id());
+        response.body += "# HELP wshub_transport_connections WebSocket connections the transport holds.\n"
+                         "# TYPE wshub_transport_connections gauge\n"
+                         "wshub_transport_connections{instance=\"" + hub.instance_id() + "\"} " +
+                         std::to_string(transport.connection_count()) + "\n";
+        return response;
+    }
+    const std::string_view name = request.path == "/" ? std::string_view("index.html")
+                                                       : std::string_view(request.path).substr(1);
+    for (const auto& asset : chat::web_assets()) {
+        if (asset.name == name) {
+            response.status = 200;
+            response.content_type = content_type_of(asset.name);
+            response.body = std::string(asset.content);
+            response.headers.emplace_back("Cache-Control", "no-cache");
+            return response;
+        }
+    }
+    return response;  // 404
+}
+
+template <class Policies>
+int serve(const Options& options) {
+    const wshub::LogLevel level = parse_level(options.log_level);
+    const wshub::StderrLogger logger(level);
+
+    wshub::WebsocketppTransportConfig transport_config;
+    transport_config.host = options.host;
+    transport_config.port = options.port;
+    transport_config.max_message_bytes = options.max_message_bytes;
+    transport_config.allowed_origins = options.allowed_origins;
+    transport_config.ping_interval = std::chrono::milliseconds(options.ping_interval_ms);
+    transport_config.pong_timeout = std::chrono::milliseconds(options.pong_timeout_ms);
+
+    wshub::HubConfig hub_config;
+    hub_config.instance_id = options.instance;
+    hub_config.prefix = options.prefix;
+    hub_config.max_message_bytes = options.max_message_bytes;
+    hub_config.max_queue_bytes = options.max_queue_bytes;
+    hub_config.max_queue_messages = options.max_queue_messages;
+    hub_config.shutdown_timeout = std::chrono::milliseconds(options.shutdown_timeout_ms);
+
+    asio::io_context io;
+    wshub::WebsocketppTransport transport(io, transport_config);
+    transport.set_log_sink([logger](wshub::LogLevel l, std::string_view line) { logger.log(l, line); });
+    transport.set_log_level(level);
+    wshub::LocalPubSub pubsub(io.get_executor());
+    wshub::Hub<wshub::WebsocketppTransport, wshub::LocalPubSub, Policies> hub(io.get_executor(), transport, pubsub,
+                                                                             hub_config, {}, logger);
+    transport.set_http_handler([&](const wshub::HttpRequest& request) { return route(request, hub, transport); });
+
+    if (const auto ec = transport.listen()) {
+        logger.log(wshub::LogLevel::error, "cannot listen on " + options.host + ":" +
+                                               std::to_string(options.port) + ": " + ec.message());
+        return 1;
+    }
+    logger.log(wshub::LogLevel::info, "instance " + hub.instance_id() + " on the in-process PubSub, slow policy '" +
+                                          options.slow_policy + "'");
+    std::cout << "wshub chat listening on http://" << options.host << ":" << transport.local_port() << "/"
+              << std::endl;
+
+    int exit_code = 0;
+    int signals_seen = 0;
+    asio::signal_set signals(io, SIGINT, SIGTERM);
+    std::function<void()> await_signal = [&] {
+        signals.async_wait([&](std::error_code ec, int signal) {
+            if (ec) return;
+            if (++signals_seen == 1) {
+                logger.log(wshub::LogLevel::info, "signal " + std::to_string(signal) +
+                                                      ": graceful shutdown (send it again to force)");
+                hub.shutdown([&] {
+                    logger.log(wshub::LogLevel::info, "bye");
+                    signals.cancel();
+                    io.stop();
+                });
+                await_signal();
+            } else {
+                logger.log(wshub::LogLevel::warn, "second signal: exiting without waiting");
+                exit_code = 1;
+                io.stop();
+            }
+        });
+    };
+    await_signal();
+
+    std::vector<std::thread> extra;
+    for (int i = 1; i < options.threads; ++i) extra.emplace_back([&io] { io.run(); });
+    io.run();
+    for (auto& t : extra) t.join();
+    return exit_code;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options options;
+    CLI::App app{"wshub chat example: a chat server with a web page at / and WebSockets at /ws"};
+    app.add_option("--host", options.host, "Address to listen on")->capture_default_str();
+    app.add_option("--port", options.port, "TCP port; 0 picks a free one")->capture_default_str();
+    app.add_option("--redis", options.redis, "redis://[:password@]host[:port][/db]; absent: in-process PubSub");
+    app.add_option("--instance", options.instance, "Instance id (default: random)");
+    app.add_option("--prefix", options.prefix, "Prefix of Redis keys and channels")->capture_default_str();
+    app.add_option("--max-message-bytes", options.max_message_bytes, "Largest client frame; larger closes with 1009")
+        ->capture_default_str();
+    app.add_option("--max-queue-bytes", options.max_queue_bytes, "Outgoing bytes queued per connection before the slow-client policy applies")
+        ->capture_default_str();
+    app.add_option("--max-queue-messages", options.max_queue_messages, "Outgoing frames queued per connection before the slow-client policy applies")
+        ->capture_default_str();
+    app.add_option("--slow-policy", options.slow_policy, "close: evict with 4008; drop: drop messages, then send gap")
+        ->check(CLI::IsMember({"close", "drop"}))
+        ->capture_default_str();
+    app.add_option("--allowed-origin", options.allowed_origins, "Allowed Origin of WebSocket handshakes (repeatable; none: any)");
+    app.add_option("--ping-interval", options.ping_interval_ms, "Milliseconds between pings; 0 disables")->capture_default_str();
+    app.add_option("--pong-timeout", options.pong_timeout_ms, "Milliseconds a pong may take before the connection is closed")
+        ->capture_default_str();
+    app.add_option("--shutdown-timeout", options.shutdown_timeout_ms, "Milliseconds graceful shutdown waits for clients")
+        ->capture_default_str();
+    app.add_option("--log-level", options.log_level, "debug, info, warn, error or off")
+        ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
+        ->capture_default_str();
+    app.add_option("--threads", options.threads, "Threads running the event loop")
+        ->check(CLI::Range(1, 64))
+        ->capture_default_str();
+    CLI11_PARSE(app, argc, argv);
+
+    if (!options.redis.empty()) {
+        std::cerr << "chat_server: --redis is not supported yet (RedisPubSub is the next piece of wshub); "
+                     "run without it for the in-process PubSub\n";
+        return 2;
+    }
+    try {
+        return options.slow_policy == "drop" ? serve<DropPolicies>(options) : serve<ClosePolicies>(options);
+    } catch (const std::exception& e) {
+        std::cerr << "chat_server: " << e.what() << '\n';
+        return 1;
+    }
+}
