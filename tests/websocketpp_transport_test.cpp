@@ -2,6 +2,14 @@
 // clients (websocketpp's client, and a raw socket that misbehaves).
 #include <catch2/catch.hpp>
 
+#include <array>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+
+#include <asio/write.hpp>
+
 #include "support/json_reader.hpp"
 #include "support/raw_ws_client.hpp"
 #include "support/ws_clients.hpp"
@@ -55,4 +63,182 @@ TEST_CASE("welcome, subscribe, publish to subscribers only, unsubscribe", "[tran
     REQUIRE(subs[2]->next_of_type("message"));
     CHECK_FALSE(subs[1]->next_of_type("message", std::chrono::milliseconds(300)));
     CHECK_FALSE(outsider->next_of_type("message", std::chrono::milliseconds(10)));
+}
+
+namespace {
+
+// Refuses subscriptions to "vip:*" for anyone but user "alice", and throws
+// (an application bug) on channel "boom", to reach `internal`.
+struct VipAuthorizer {
+    bool can_subscribe(const ConnectionInfo& who, std::string_view channel) const {
+        if (channel == "boom") throw std::runtime_error("authorizer bug");
+        return channel.rfind("vip:", 0) != 0 || who.user_id == "alice";
+    }
+    bool can_publish(const ConnectionInfo&, std::string_view) const { return true; }
+    bool can_send(const ConnectionInfo&, std::string_view) const { return true; }
+};
+struct VipPolicies : DefaultPolicies {
+    using authorizer = VipAuthorizer;
+};
+
+// A PubSub that is down: every publish must answer `unavailable`.
+struct DownPubSub {
+    explicit DownPubSub(asio::any_io_executor executor) : executor_(std::move(executor)) {}
+    void set_handlers(PubSubHandlers) {}
+    void subscribe(const std::string&, Completion done) { done_later(std::move(done)); }
+    void unsubscribe(const std::string&, Completion done) { done_later(std::move(done)); }
+    void publish(const std::string&, std::string, Completion done) { done_later(std::move(done)); }
+    PubSubState state() const { return PubSubState::down; }
+    void done_later(Completion done) {
+        asio::post(executor_, [done = std::move(done)] { done(make_error_code(error::unavailable)); });
+    }
+    asio::any_io_executor executor_;
+};
+
+std::string code_of(ClientConn& c) {
+    const auto error = c.next_of_type("error");
+    return error ? string_field(*error, "code") : std::string("(no error frame)");
+}
+
+}  // namespace
+
+TEST_CASE("every error code a client can provoke, over real sockets", "[transport][e2e]") {
+    HubConfig config = quiet_hub();
+    config.max_subscriptions_per_connection = 2;
+    config.publish_rate_per_second = 0.001;
+    config.publish_burst = 1;
+    WsServer<LocalPubSub, VipPolicies> server(config);
+    server.transport.set_auth_hook([](const HttpRequest& request) {
+        ConnectionInfo info;
+        info.user_id = request.query_param("user");
+        return AuthDecision::accepted(info);
+    });
+    server.start();
+    TestClients clients;
+    auto bob = clients.open(server.port(), "/ws?user=bob");
+    auto alice = clients.open(server.port(), "/ws?user=alice");
+    REQUIRE(bob->wait_connected() == ClientConn::State::open);
+    REQUIRE(alice->wait_connected() == ClientConn::State::open);
+
+    bob->send("{nope");
+    CHECK(code_of(*bob) == "bad_request");
+    bob->send_binary(R"({"type":"subscribe","channel":"a"})");
+    CHECK(code_of(*bob) == "bad_request");
+    bob->send(R"({"type":"subscribe","channel":"no spaces"})");
+    CHECK(code_of(*bob) == "invalid_channel");
+    bob->send(R"({"type":"unsubscribe","channel":"never"})");
+    CHECK(code_of(*bob) == "not_subscribed");
+    bob->send(R"({"type":"subscribe","channel":"vip:lounge"})");
+    CHECK(code_of(*bob) == "forbidden");  // the auth hook's user id reached the authorizer
+    alice->send(R"({"type":"subscribe","channel":"vip:lounge","id":1})");
+    CHECK(alice->next_of_type("ack"));
+    bob->send(R"({"type":"subscribe","channel":"boom"})");
+    CHECK(code_of(*bob) == "internal");
+    bob->send(R"({"type":"subscribe","channel":"a"})");
+    bob->send(R"({"type":"subscribe","channel":"b"})");
+    bob->send(R"({"type":"subscribe","channel":"c"})");
+    CHECK(code_of(*bob) == "too_many_subscriptions");
+    bob->send(R"({"type":"send","to":"e2e-999","data":1})");
+    CHECK(code_of(*bob) == "not_found");
+    bob->send(R"({"type":"publish","channel":"a","data":1})");  // the one token of the burst
+    bob->send(R"({"type":"publish","channel":"a","data":2})");
+    CHECK(code_of(*bob) == "rate_limited");
+    CHECK(bob->state() == ClientConn::State::open);  // errors leave the connection open
+}
+
+TEST_CASE("a publish while the PubSub is down answers unavailable", "[transport][e2e]") {
+    WsServer<DownPubSub> server(quiet_hub());
+    server.start();
+    TestClients clients;
+    auto c = clients.open(server.port());
+    REQUIRE(c->wait_connected() == ClientConn::State::open);
+    c->send(R"({"type":"publish","channel":"a","data":1,"id":5})");
+    const auto error = c->next_of_type("error");
+    REQUIRE(error);
+    CHECK(string_field(*error, "code") == "unavailable");
+    CHECK(parse_frame(*error)["id"].GetInt() == 5);
+    c->send(R"({"type":"subscribe","channel":"a","id":6})");
+    CHECK(code_of(*c) == "unavailable");
+}
+
+TEST_CASE("a frame over max_message_bytes closes with 1009", "[transport][e2e][limits]") {
+    WebsocketppTransportConfig tc = ephemeral_port();
+    tc.max_message_bytes = 1024;
+    HubConfig hc = quiet_hub();
+    hc.max_message_bytes = 1024;
+    WsServer<> server(hc, tc);
+    server.start();
+    TestClients clients;
+    auto c = clients.open(server.port());
+    REQUIRE(c->wait_connected() == ClientConn::State::open);
+    c->send(R"({"type":"publish","channel":"a","data":")" + std::string(2000, 'x') + R"("})");
+    CHECK(c->wait_closed() == 1009);
+}
+
+TEST_CASE("handshakes: origin allowlist 403, auth hook 401/403, unknown path 404, plain HTTP", "[transport][e2e]") {
+    WebsocketppTransportConfig tc = ephemeral_port();
+    tc.allowed_origins = {"https://chat.example"};
+    WsServer<> server(quiet_hub(), tc);
+    std::vector<std::string> logged;
+    std::mutex log_mutex;
+    server.transport.set_log_sink([&](LogLevel, std::string_view line) {
+        std::lock_guard<std::mutex> lock(log_mutex);
+        logged.emplace_back(line);
+    });
+    server.transport.set_log_level(LogLevel::debug);
+    server.transport.set_auth_hook([](const HttpRequest& request) {
+        const auto token = request.query_param("token");
+        if (token == "s3cr3t-token") return AuthDecision::accepted();
+        return AuthDecision::refused(token.empty() ? 401 : 403);
+    });
+    server.transport.set_http_handler([](const HttpRequest& request) {
+        HttpResponse response;
+        if (request.path == "/hello") {
+            response.status = 200;
+            response.body = "hi " + request.query_param("name");
+        }
+        return response;
+    });
+    server.start();
+    TestClients clients;
+    const std::map<std::string, std::string> good_origin = {{"Origin", "https://chat.example"}};
+
+    auto foreign = clients.open(server.port(), "/ws?token=s3cr3t-token", {{"Origin", "https://evil.example"}});
+    CHECK(foreign->wait_connected() == ClientConn::State::failed);
+    CHECK(foreign->http_status() == 403);
+    auto anonymous = clients.open(server.port(), "/ws", good_origin);
+    CHECK(anonymous->wait_connected() == ClientConn::State::failed);
+    CHECK(anonymous->http_status() == 401);
+    auto wrong = clients.open(server.port(), "/ws?token=guess", good_origin);
+    CHECK(wrong->wait_connected() == ClientConn::State::failed);
+    CHECK(wrong->http_status() == 403);
+    auto elsewhere = clients.open(server.port(), "/other?token=s3cr3t-token", good_origin);
+    CHECK(elsewhere->wait_connected() == ClientConn::State::failed);
+    CHECK(elsewhere->http_status() == 404);
+    auto good = clients.open(server.port(), "/ws?token=s3cr3t-token", good_origin);
+    REQUIRE(good->wait_connected() == ClientConn::State::open);
+    CHECK(good->next_of_type("welcome"));
+
+    // Plain HTTP on the same port.
+    asio::io_context io;
+    asio::ip::tcp::socket socket(io);
+    socket.connect({asio::ip::make_address("127.0.0.1"), server.port()});
+    const std::string request = "GET /hello?name=you HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    asio::write(socket, asio::buffer(request));
+    std::string response;
+    std::error_code ec;
+    std::array<char, 1024> buffer{};
+    while (!ec) response.append(buffer.data(), socket.read_some(asio::buffer(buffer), ec));
+    CHECK(response.rfind("HTTP/1.1 200", 0) == 0);
+    CHECK(response.find("hi you") != std::string::npos);
+
+    // Tokens never reach a log, even at debug.
+    good->close();
+    CHECK(good->wait_closed() >= 0);
+    std::lock_guard<std::mutex> lock(log_mutex);
+    CHECK_FALSE(logged.empty());
+    for (const auto& line : logged) {
+        INFO(line);
+        CHECK(line.find("s3cr3t") == std::string::npos);
+    }
 }

@@ -317,9 +317,7 @@ private:
         if (phase_ != Phase::running) {
             return reply_error(conn, request.id, error::unavailable, "server is shutting down");
         }
-        if (!authorizer_.can_subscribe(conn.info, request.channel)) {
-            return reply_error(conn, request.id, error::forbidden, "not allowed to subscribe to this channel");
-        }
+        if (!allowed(conn, request.id, [&] { return authorizer_.can_subscribe(conn.info, request.channel); })) return;
         const bool with_since = request.since.has_value();
         if (const auto* membership = find_membership(conn, request.channel)) {
             // Already subscribed: answer again, no second subscription.
@@ -369,9 +367,7 @@ private:
             return bad_frame(conn, error::rate_limited, "publishing too fast", request.id);
         }
         conn.bad_frames_in_row = 0;
-        if (!authorizer_.can_publish(conn.info, request.channel)) {
-            return reply_error(conn, request.id, error::forbidden, "not allowed to publish to this channel");
-        }
+        if (!allowed(conn, request.id, [&] { return authorizer_.can_publish(conn.info, request.channel); })) return;
         if (!pubsub_up()) {
             return reply_error(conn, request.id, error::unavailable, "message broker unreachable, not sent");
         }
@@ -396,9 +392,7 @@ private:
             return bad_frame(conn, error::rate_limited, "sending too fast", request.id);
         }
         conn.bad_frames_in_row = 0;
-        if (!authorizer_.can_send(conn.info, request.to)) {
-            return reply_error(conn, request.id, error::forbidden, "not allowed to send to this connection");
-        }
+        if (!allowed(conn, request.id, [&] { return authorizer_.can_send(conn.info, request.to); })) return;
         // Without a connection registry only this instance's connections can be reached.
         Connection* target = nullptr;
         if (const auto parsed = detail::parse_connection_id(request.to);
@@ -419,6 +413,23 @@ private:
         }
         conn.bad_frames_in_row = 0;
         reply_error(conn, request.id, error::not_found, "presence is not enabled for this channel");
+    }
+
+    // Asks the authorizer; a throwing authorizer is a bug of the application,
+    // answered with `internal` instead of taking the instance down.
+    template <class Ask>
+    bool allowed(Connection& conn, std::string_view raw_id, Ask&& ask) {
+        try {
+            if (ask()) return true;
+            reply_error(conn, raw_id, error::forbidden, "not allowed");
+        } catch (const std::exception& e) {
+            log(LogLevel::error, [&] { return std::string("authorizer threw: ") + e.what(); });
+            reply_error(conn, raw_id, error::internal, "internal error");
+        } catch (...) {
+            log(LogLevel::error, [] { return std::string("authorizer threw"); });
+            reply_error(conn, raw_id, error::internal, "internal error");
+        }
+        return false;
     }
 
     // ---- replies ------------------------------------------------------------
