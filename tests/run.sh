@@ -48,6 +48,14 @@ trap on_exit EXIT
 # ---- Dependencies -----------------------------------------------------------
 banner "dependencies"
 bash "$ROOT/cmake/install_deps.sh" "${DEBIAN_PACKAGES[@]}"
+# The e2e tests' npm packages (ws, playwright-core), from the committed lock;
+# skipped when node_modules was installed from this very lock.
+E2E=$ROOT/tests/e2e
+if cmp -s "$E2E/package-lock.json" "$E2E/node_modules/.wshub-installed-lock"; then
+  echo "tests/e2e/node_modules is up to date"
+else
+  (cd "$E2E" && npm ci --no-audit --no-fund && cp package-lock.json node_modules/.wshub-installed-lock)
+fi
 passed+=("dependencies")
 
 # ---- Stages -------------------------------------------------------------------
