@@ -76,6 +76,11 @@ struct WebsocketppTransportConfig {
     // Allowed values of the Origin header; empty allows any (and requests without one).
     // When set, a handshake whose Origin is not listed gets HTTP 403. Default: empty.
     std::vector<std::string> allowed_origins;
+    // Kernel send buffer of each connection's socket, in bytes (SO_SNDBUF);
+    // 0 keeps the kernel's default (autotuned, up to megabytes). A small one
+    // makes a stalled client show up in queued() sooner and bounds the memory
+    // the kernel holds for it. Default: 0.
+    int socket_send_buffer_bytes = 0;
     // Backlog of the listening socket, in connections. Default: 1024.
     int listen_backlog = 1024;
     // SO_REUSEPORT, so several processes can serve one port. Default: false.
@@ -159,6 +164,17 @@ public:
             // websocketpp answers with a pong: count its bytes as queued ones.
             if (auto con = server_.get_con_from_hdl(hdl)) con->bytes_enqueued.fetch_add(2 + payload.size());
             return true;
+        });
+        if (config_.socket_send_buffer_bytes > 0) {
+            // After accept: the socket websocketpp's init handler sees is not open yet.
+            server_.set_tcp_post_init_handler([this](connection_hdl hdl) {
+                std::error_code ignored;
+                server_.get_con_from_hdl(hdl)->get_raw_socket().set_option(
+                    asio::socket_base::send_buffer_size(config_.socket_send_buffer_bytes), ignored);
+            });
+        }
+        server_.set_pong_handler([this](connection_hdl hdl, std::string) {
+            if (auto con = server_.get_con_from_hdl(hdl)) con->wshub_awaiting_pong.store(false);
         });
         server_.set_pong_timeout_handler([this](connection_hdl hdl, std::string) {
             log(LogLevel::info, "closing a connection whose pong did not come in time");
@@ -433,7 +449,10 @@ private:
                                                       std::memory_order_relaxed);
                         continue;
                     }
-                    if (now - last >= config_.ping_interval.count()) {
+                    // websocketpp cancels the pong timer of an unanswered ping when it
+                    // sends the next one, so never ping a connection that still owes a pong.
+                    if (now - last >= config_.ping_interval.count() && !con->wshub_awaiting_pong.load()) {
+                        con->wshub_awaiting_pong.store(true);
                         con->wshub_last_ping_ms.store(now, std::memory_order_relaxed);
                         due.push_back(con);
                     }

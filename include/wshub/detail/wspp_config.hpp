@@ -117,6 +117,7 @@ public:
     std::atomic<bool> wshub_opened{false};
     std::atomic<bool> wshub_closed{false};
     std::atomic<std::int64_t> wshub_last_ping_ms{0};
+    std::atomic<bool> wshub_awaiting_pong{false};
 };
 
 // websocketpp's asio transport endpoint, making counting connections.
