@@ -50,6 +50,15 @@ function(wshub_build_and_run_consumer binary)
   message(STATUS "package test: consumer says:\n${output}")
 endfunction()
 
+# Installs wshub from the source tree into PREFIX (tests, examples, bench off).
+function(wshub_install_into prefix)
+  wshub_configure("configure wshub for install" "${WSHUB_SOURCE_DIR}" "${WORK_DIR}/wshub-build"
+    "-DCMAKE_INSTALL_PREFIX=${prefix}"
+    -DWSHUB_BUILD_TESTS=OFF -DWSHUB_BUILD_EXAMPLES=OFF -DWSHUB_BUILD_BENCH=OFF)
+  wshub_step("install wshub into ${prefix}" COMMAND
+    "${CMAKE_COMMAND}" --install "${WORK_DIR}/wshub-build" --config Release)
+endfunction()
+
 # Every run starts from an empty WORK_DIR.
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")

@@ -6,11 +6,7 @@
 include("${CMAKE_CURRENT_LIST_DIR}/common.cmake")
 
 set(prefix "${WORK_DIR}/prefix")
-wshub_configure("configure wshub for install" "${WSHUB_SOURCE_DIR}" "${WORK_DIR}/wshub-build"
-  "-DCMAKE_INSTALL_PREFIX=${prefix}"
-  -DWSHUB_BUILD_TESTS=OFF -DWSHUB_BUILD_EXAMPLES=OFF -DWSHUB_BUILD_BENCH=OFF)
-wshub_step("install wshub into ${prefix}" COMMAND
-  "${CMAKE_COMMAND}" --install "${WORK_DIR}/wshub-build" --config Release)
+wshub_install_into("${prefix}")
 
 file(COPY "${WSHUB_SOURCE_DIR}/examples/chat" DESTINATION "${WORK_DIR}/copied")
 wshub_configure("configure the copied example" "${WORK_DIR}/copied/chat" "${WORK_DIR}/chat-build"
