@@ -8,6 +8,7 @@
 //   node ws_interop.mjs build/examples/chat/chat_server
 //
 // The last line is `N passed, N failed`; the exit status is non-zero on failure.
+import http from 'node:http';
 import { Harness, assert, assertEqual, sleep, within } from './lib/harness.js';
 import { startChatServer } from './lib/server.js';
 
@@ -174,9 +175,25 @@ class Client {
 const isAck = (id) => (f) => f.type === 'ack' && f.id === id;
 const isError = (id) => (f) => f.type === 'error' && f.id === id;
 
-async function httpGet(base, path) {
-  const response = await fetch(new URL(path, base), { signal: AbortSignal.timeout(FRAME_TIMEOUT_MS) });
-  return { status: response.status, type: response.headers.get('content-type') || '', body: await response.text() };
+// httpGet: one GET on a connection of its own (`Connection: close`): chat_server
+// closes the connection after each response, so a reused keep-alive socket
+// could race that close.
+function httpGet(base, path) {
+  return new Promise((resolve, reject) => {
+    const request = http.get(new URL(path, base), { agent: false, timeout: FRAME_TIMEOUT_MS }, (response) => {
+      const chunks = [];
+      response.on('data', (chunk) => chunks.push(chunk));
+      response.on('error', reject);
+      response.on('end', () => resolve({
+        status: response.statusCode,
+        type: response.headers['content-type'] || '',
+        headers: response.headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+      }));
+    });
+    request.on('timeout', () => request.destroy(new Error(`GET ${path}: no answer within ${FRAME_TIMEOUT_MS / 1000} s`)));
+    request.on('error', (error) => reject(new Error(`GET ${path}: ${error.message}`)));
+  });
 }
 
 // ---- The session ------------------------------------------------------------

@@ -46,7 +46,9 @@ export function chatServerPath(explicit) {
 export function startChatServer(extraArgs = [], options = {}) {
   const binary = chatServerPath(options.binary);
   const echo = options.echo ?? process.env.E2E_VERBOSE === '1';
-  const args = ['--host', '127.0.0.1', '--port', '0', ...extraArgs];
+  // E2E_SERVER_ARGS: more flags for every run, e.g. "--threads 4".
+  const fromEnv = (process.env.E2E_SERVER_ARGS || '').split(/\s+/).filter(Boolean);
+  const args = ['--host', '127.0.0.1', '--port', '0', ...extraArgs, ...fromEnv];
   const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
 
@@ -81,7 +83,8 @@ export function startChatServer(extraArgs = [], options = {}) {
         const lines = partial.split('\n');
         partial = lines.pop();
         for (const line of lines) {
-          output.push(`[${stream}] ${line}`);
+          // Long lines (sanitizer stack frames of templates) are cut.
+          output.push(`[${stream}] ${line.length > 400 ? `${line.slice(0, 400)}…` : line}`);
           if (output.length > KEPT_OUTPUT_LINES) output.shift();
           if (echo) process.stderr.write(`  chat_server ${stream}: ${line}\n`);
           const match = stream === 'stdout' && !settled && LISTENING.exec(line);
