@@ -306,14 +306,14 @@ public:
         return stats;
     }
 
+    // From now on every handshake is refused with 503 (and plain HTTP requests
+    // answered 503 too). The listening socket itself is closed only by the
+    // destructor: websocketpp re-arms its accept from whichever thread accepted
+    // last, so closing it while the io_context runs on several threads would race.
     void stop_accepting() {
-        asio::post(control_, [this] {
-            stopping_ = true;
-            ping_timer_.cancel();
-            std::error_code ec;
-            if (server_.is_listening()) server_.stop_listening(ec);
-            log(LogLevel::info, "stopped accepting connections");
-        });
+        stopping_.store(true);
+        asio::post(control_, [this] { ping_timer_.cancel(); });
+        log(LogLevel::info, "stopped accepting connections");
     }
 
 private:
@@ -367,6 +367,10 @@ private:
 
     bool on_validate(connection_hdl hdl) {
         const auto con = server_.get_con_from_hdl(hdl);
+        if (stopping_.load()) {
+            con->set_status(websocketpp::http::status_code::service_unavailable);
+            return false;
+        }
         HttpRequest request = request_of(con);
         if (request.path != config_.websocket_path) {
             con->set_status(websocketpp::http::status_code::not_found);
@@ -398,6 +402,9 @@ private:
         HttpResponse response = http_handler_ ? http_handler_(request_of(con)) : HttpResponse{};
         con->set_status(static_cast<websocketpp::http::status_code::value>(response.status));
         con->replace_header("Content-Type", response.content_type);
+        // websocketpp closes the socket after every plain HTTP response: say so,
+        // or clients that reuse connections find it closed under them.
+        con->replace_header("Connection", "close");
         for (const auto& [name, value] : response.headers) con->replace_header(name, value);
         con->set_body(response.body);
     }
@@ -434,7 +441,7 @@ private:
     void arm_ping_timer() {
         ping_timer_.expires_after(std::min<std::chrono::milliseconds>(config_.ping_interval, std::chrono::seconds(1)));
         ping_timer_.async_wait([this](std::error_code ec) {
-            if (ec || stopping_) return;
+            if (ec || stopping_.load()) return;
             const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::steady_clock::now().time_since_epoch())
                                  .count();
@@ -474,7 +481,7 @@ private:
     detail::wspp_server server_;
     asio::strand<asio::io_context::executor_type> control_;
     asio::steady_timer ping_timer_;
-    bool stopping_ = false;
+    std::atomic<bool> stopping_{false};
     std::uint16_t local_port_ = 0;
 
     TransportHandlers handlers_;
