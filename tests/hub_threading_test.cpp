@@ -11,6 +11,7 @@
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/strand.hpp>
 
 #include "support/json_reader.hpp"
 #include "wshub/hub.hpp"
@@ -75,11 +76,13 @@ TEST_CASE("a hub on an io_context run by four threads delivers exactly once", "[
     asio::io_context io;
     auto work = asio::make_work_guard(io);
     ThreadedTransport transport;
-    LocalPubSub pubsub(io.get_executor());
+    // Several threads run the io_context: the hub and its PubSub share one strand.
+    const asio::any_io_executor strand = asio::make_strand(io);
+    LocalPubSub pubsub(strand);
     HubConfig config;
     config.instance_id = "mt";
     config.publish_rate_per_second = 0;
-    Hub<ThreadedTransport, LocalPubSub> hub(io.get_executor(), transport, pubsub, config);
+    Hub<ThreadedTransport, LocalPubSub> hub(strand, transport, pubsub, config);
     std::vector<std::thread> runners;
     for (int i = 0; i < 4; ++i) runners.emplace_back([&io] { io.run(); });
 

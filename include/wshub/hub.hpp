@@ -19,7 +19,9 @@
 // Threading: all hub state lives on one strand of the executor given to the
 // constructor. Every entry point (transport and PubSub handlers, shutdown,
 // publish) posts onto that strand, so the io_context may be run by one thread
-// or by several; no mutex guards hub state. stats(), draining() and
+// or by several; no mutex guards hub state. With several threads, construct
+// the PubSub and the Hub with the same strand (asio::make_strand(io)), so the
+// PubSub's own handlers never overlap the hub's calls into it. stats(), draining() and
 // instance_id() may be called from any thread. The inspectors marked
 // "strand only" may be called from the strand, or while no thread runs the
 // io_context (tests).

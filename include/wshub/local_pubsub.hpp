@@ -5,8 +5,10 @@
 // publish order. It is always `up`. Use it when one instance is all you run,
 // and in tests.
 //
-// Thread safety: not thread-safe. Call it from one strand (the hub's) and give
-// it an executor that the same io_context runs.
+// Thread safety: not thread-safe. Give it the same executor as the Hub: when
+// the io_context runs on several threads, that must be one strand shared by
+// both (`auto strand = asio::make_strand(io);`), because its deliveries run on
+// that executor and read the subscription set the hub changes.
 #pragma once
 
 #include <string>

@@ -11,6 +11,7 @@
 
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/strand.hpp>
 
 #include "wshub/hub.hpp"
 #include "wshub/local_pubsub.hpp"
@@ -31,8 +32,8 @@ struct WsServer {
     explicit WsServer(HubConfig hub_config = {}, WebsocketppTransportConfig transport_config = ephemeral_port(),
                       typename Policies::authorizer authorizer = {})
         : transport(io, std::move(transport_config)),
-          pubsub(io.get_executor()),
-          hub(io.get_executor(), transport, pubsub, std::move(hub_config), std::move(authorizer)) {}
+          pubsub(strand),
+          hub(strand, transport, pubsub, std::move(hub_config), std::move(authorizer)) {}
 
     // Binds and starts `threads` threads running the io_context.
     void start(int threads = 1) {
@@ -66,6 +67,8 @@ struct WsServer {
     }
 
     asio::io_context io;
+    // The hub and its PubSub share one strand: the io_context may run on several threads.
+    asio::any_io_executor strand = asio::make_strand(io);
     asio::executor_work_guard<asio::io_context::executor_type> work = asio::make_work_guard(io);
     WebsocketppTransport transport;
     PubSub pubsub;
