@@ -2,7 +2,10 @@
 // clients (websocketpp's client, and a raw socket that misbehaves).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <array>
+#include <atomic>
+#include <cctype>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -241,4 +244,69 @@ TEST_CASE("handshakes: origin allowlist 403, auth hook 401/403, unknown path 404
         INFO(line);
         CHECK(line.find("s3cr3t") == std::string::npos);
     }
+}
+
+namespace {
+// Sends raw bytes and reads until the peer closes or `deadline` passes.
+std::string raw_exchange(std::uint16_t port, const std::string& bytes, std::chrono::milliseconds deadline) {
+    asio::io_context io;
+    asio::ip::tcp::socket socket(io);
+    socket.connect({asio::ip::make_address("127.0.0.1"), port});
+    if (!bytes.empty()) asio::write(socket, asio::buffer(bytes));
+    std::string received;
+    std::array<char, 4096> buffer{};
+    const auto until = std::chrono::steady_clock::now() + deadline;
+    socket.non_blocking(true);
+    while (std::chrono::steady_clock::now() < until) {
+        std::error_code ec;
+        const auto n = socket.read_some(asio::buffer(buffer), ec);
+        if (ec == asio::error::would_block) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            continue;
+        }
+        if (ec) return received + "<closed>";
+        received.append(buffer.data(), n);
+    }
+    return received;
+}
+}  // namespace
+
+TEST_CASE("a client that never completes the handshake is dropped after handshake_timeout", "[transport][e2e][limits]") {
+    WebsocketppTransportConfig tc = ephemeral_port();
+    tc.handshake_timeout = std::chrono::milliseconds(300);
+    WsServer<> server(quiet_hub(), tc);
+    server.start();
+    // Half a request line, then silence: the server must not wait forever.
+    const auto seen = raw_exchange(server.port(), "GET /ws HTTP/1.1\r\nHost: x\r\n", std::chrono::seconds(20));
+    CHECK(seen.find("<closed>") != std::string::npos);
+}
+
+TEST_CASE("permessage-deflate is never negotiated", "[transport][e2e][limits]") {
+    WsServer<> server(quiet_hub());
+    server.start();
+    const std::string request =
+        "GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n";
+    const auto response = raw_exchange(server.port(), request, std::chrono::milliseconds(500));
+    REQUIRE(response.rfind("HTTP/1.1 101", 0) == 0);
+    std::string lower = response;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    CHECK(lower.find("sec-websocket-extensions") == std::string::npos);
+}
+
+TEST_CASE("at the default log level a busy session writes no log line", "[transport][e2e][logs]") {
+    WsServer<> server(quiet_hub());
+    std::atomic<int> lines{0};
+    server.transport.set_log_sink([&](LogLevel, std::string_view) { ++lines; });
+    server.start();
+    TestClients clients;
+    auto c = clients.open(server.port());
+    REQUIRE(c->wait_connected() == ClientConn::State::open);
+    c->send(R"({"type":"subscribe","channel":"a","id":1})");
+    for (int i = 0; i < 200; ++i) c->send(R"({"type":"publish","channel":"a","data":1})");
+    for (int i = 0; i < 200; ++i) REQUIRE(c->next_of_type("message"));
+    c->close();
+    c->wait_closed();
+    CHECK(lines.load() == 0);
 }
