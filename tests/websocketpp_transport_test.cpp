@@ -181,9 +181,10 @@ TEST_CASE("a frame over max_message_bytes closes with 1009", "[transport][e2e][l
 TEST_CASE("handshakes: origin allowlist 403, auth hook 401/403, unknown path 404, plain HTTP", "[transport][e2e]") {
     WebsocketppTransportConfig tc = ephemeral_port();
     tc.allowed_origins = {"https://chat.example"};
-    WsServer<> server(quiet_hub(), tc);
+    // Declared before the server: it logs until its destructor is done.
     std::vector<std::string> logged;
     std::mutex log_mutex;
+    WsServer<> server(quiet_hub(), tc);
     server.transport.set_log_sink([&](LogLevel, std::string_view line) {
         std::lock_guard<std::mutex> lock(log_mutex);
         logged.emplace_back(line);
@@ -296,8 +297,8 @@ TEST_CASE("permessage-deflate is never negotiated", "[transport][e2e][limits]") 
 }
 
 TEST_CASE("at the default log level a busy session writes no log line", "[transport][e2e][logs]") {
+    std::atomic<int> lines{0};  // before the server, which logs until destroyed
     WsServer<> server(quiet_hub());
-    std::atomic<int> lines{0};
     server.transport.set_log_sink([&](LogLevel, std::string_view) { ++lines; });
     server.start();
     TestClients clients;
