@@ -15,16 +15,21 @@
 //
 // Threads: the io_context runs on --threads threads (default 1); the hub
 // keeps its state on one strand either way. For more cores, run more
-// processes (--redis, once RedisPubSub lands, ties them together).
+// processes on other ports (or one port with SO_REUSEPORT) and --redis: Redis
+// ties them together exactly as it ties machines together.
 //
 // Routes on one port: /ws (WebSocket, docs/protocol.md), / and the page's
 // files, /healthz, /metrics (Prometheus text).
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/strand.hpp>
 
 #include <CLI/CLI.hpp>
 
 #include <csignal>
+#include <type_traits>
+
+#include <unistd.h>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -35,6 +40,7 @@
 #include "wshub/local_pubsub.hpp"
 #include "wshub/logger.hpp"
 #include "wshub/prometheus.hpp"
+#include "wshub/redis_pubsub.hpp"
 #include "wshub/websocketpp_transport.hpp"
 
 namespace {
@@ -55,6 +61,8 @@ struct Options {
     long shutdown_timeout_ms = 10'000;
     std::string log_level = "info";
     int threads = 1;
+    double publish_rate = 100;
+    double publish_burst = 200;
 };
 
 struct ClosePolicies : wshub::DefaultPolicies {
@@ -86,8 +94,33 @@ std::string content_type_of(std::string_view name) {
     return "application/octet-stream";
 }
 
-template <class Hub>
-wshub::HttpResponse route(const wshub::HttpRequest& request, const Hub& hub,
+// Redis-specific counters for /metrics (nothing for the in-process PubSub).
+template <class PubSub>
+std::string pubsub_metrics(const PubSub& pubsub, const std::string& instance) {
+    if constexpr (std::is_same_v<PubSub, wshub::RedisPubSub>) {
+        const auto s = pubsub.stats();
+        const std::string label = "{instance=\"" + instance + "\"}";
+        std::string out;
+        const auto metric = [&](const char* name, const char* type, const char* help, std::uint64_t value) {
+            out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + label +
+                   " " + std::to_string(value) + "\n";
+        };
+        metric("wshub_redis_subscribe_commands_total", "counter", "SUBSCRIBE commands sent.", s.subscribe_commands);
+        metric("wshub_redis_unsubscribe_commands_total", "counter", "UNSUBSCRIBE commands sent.", s.unsubscribe_commands);
+        metric("wshub_redis_reconnects_total", "counter", "Reconnects to Redis after a loss.", s.reconnects);
+        metric("wshub_redis_health_failures_total", "counter", "Times the health probe declared Redis down.",
+               s.health_failures);
+        metric("wshub_redis_channels", "gauge", "Channels subscribed on Redis.", s.channels);
+        return out;
+    } else {
+        (void)pubsub;
+        (void)instance;
+        return {};
+    }
+}
+
+template <class Hub, class PubSub>
+wshub::HttpResponse route(const wshub::HttpRequest& request, const Hub& hub, const PubSub& pubsub,
                           const wshub::WebsocketppTransport& transport) {
     wshub::HttpResponse response;
     if (request.method != "GET" && request.method != "HEAD") {
@@ -109,6 +142,7 @@ wshub::HttpResponse route(const wshub::HttpRequest& request, const Hub& hub,
                          "# TYPE wshub_transport_connections gauge\n"
                          "wshub_transport_connections{instance=\"" + hub.instance_id() + "\"} " +
                          std::to_string(transport.connection_count()) + "\n";
+        response.body += pubsub_metrics(pubsub, hub.instance_id());
         return response;
     }
     const std::string_view name = request.path == "/" ? std::string_view("index.html")
@@ -125,7 +159,29 @@ wshub::HttpResponse route(const wshub::HttpRequest& request, const Hub& hub,
     return response;  // 404
 }
 
-template <class Policies>
+// The in-process PubSub, or Redis when --redis is given.
+template <class PubSub>
+PubSub make_pubsub(const asio::any_io_executor& strand, const Options& options, const wshub::StderrLogger& logger) {
+    if constexpr (std::is_same_v<PubSub, wshub::RedisPubSub>) {
+        wshub::RedisPubSubConfig config;
+        config.url = options.redis;
+        config.health_channel = options.prefix + "health:" + (options.instance.empty() ? "chat" : options.instance) +
+                                ":" + std::to_string(::getpid());
+        return wshub::RedisPubSub(strand, config,
+                                  [logger](wshub::LogLevel l, std::string_view line) { logger.log(l, line); });
+    } else {
+        (void)options;
+        (void)logger;
+        return wshub::LocalPubSub(strand);
+    }
+}
+
+template <class PubSub>
+void close_pubsub(PubSub& pubsub) {
+    if constexpr (std::is_same_v<PubSub, wshub::RedisPubSub>) pubsub.close();
+}
+
+template <class Policies, class PubSub>
 int serve(const Options& options) {
     const wshub::LogLevel level = parse_level(options.log_level);
     const wshub::StderrLogger logger(level);
@@ -145,23 +201,27 @@ int serve(const Options& options) {
     hub_config.max_queue_bytes = options.max_queue_bytes;
     hub_config.max_queue_messages = options.max_queue_messages;
     hub_config.shutdown_timeout = std::chrono::milliseconds(options.shutdown_timeout_ms);
+    hub_config.publish_rate_per_second = options.publish_rate;
+    hub_config.publish_burst = options.publish_burst;
 
     asio::io_context io;
     wshub::WebsocketppTransport transport(io, transport_config);
     transport.set_log_sink([logger](wshub::LogLevel l, std::string_view line) { logger.log(l, line); });
     transport.set_log_level(level);
-    wshub::LocalPubSub pubsub(io.get_executor());
-    wshub::Hub<wshub::WebsocketppTransport, wshub::LocalPubSub, Policies> hub(io.get_executor(), transport, pubsub,
-                                                                             hub_config, {}, logger);
-    transport.set_http_handler([&](const wshub::HttpRequest& request) { return route(request, hub, transport); });
+    // The hub and its PubSub share one strand, so --threads > 1 is safe for both.
+    const asio::any_io_executor strand = asio::make_strand(io);
+    PubSub pubsub = make_pubsub<PubSub>(strand, options, logger);
+    wshub::Hub<wshub::WebsocketppTransport, PubSub, Policies> hub(strand, transport, pubsub, hub_config, {}, logger);
+    transport.set_http_handler([&](const wshub::HttpRequest& request) { return route(request, hub, pubsub, transport); });
 
     if (const auto ec = transport.listen()) {
         logger.log(wshub::LogLevel::error, "cannot listen on " + options.host + ":" +
                                                std::to_string(options.port) + ": " + ec.message());
         return 1;
     }
-    logger.log(wshub::LogLevel::info, "instance " + hub.instance_id() + " on the in-process PubSub, slow policy '" +
-                                          options.slow_policy + "'");
+    logger.log(wshub::LogLevel::info, "instance " + hub.instance_id() + " on " +
+                                          (options.redis.empty() ? std::string("the in-process PubSub") : "Redis") +
+                                          ", slow policy '" + options.slow_policy + "'");
     std::cout << "wshub chat listening on http://" << options.host << ":" << transport.local_port() << "/"
               << std::endl;
 
@@ -175,6 +235,7 @@ int serve(const Options& options) {
                 logger.log(wshub::LogLevel::info, "signal " + std::to_string(signal) +
                                                       ": graceful shutdown (send it again to force)");
                 hub.shutdown([&] {
+                    close_pubsub(pubsub);
                     logger.log(wshub::LogLevel::info, "bye");
                     signals.cancel();
                     io.stop();
@@ -224,18 +285,24 @@ int main(int argc, char** argv) {
     app.add_option("--log-level", options.log_level, "debug, info, warn, error or off")
         ->check(CLI::IsMember({"debug", "info", "warn", "error", "off"}))
         ->capture_default_str();
+    app.add_option("--publish-rate", options.publish_rate, "Publishes per second per connection; 0: unlimited")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
+    app.add_option("--publish-burst", options.publish_burst, "Publishes a connection may burst above the rate")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
     app.add_option("--threads", options.threads, "Threads running the event loop")
         ->check(CLI::Range(1, 64))
         ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
 
-    if (!options.redis.empty()) {
-        std::cerr << "chat_server: --redis is not supported yet (RedisPubSub is the next piece of wshub); "
-                     "run without it for the in-process PubSub\n";
-        return 2;
-    }
     try {
-        return options.slow_policy == "drop" ? serve<DropPolicies>(options) : serve<ClosePolicies>(options);
+        const bool drop = options.slow_policy == "drop";
+        if (!options.redis.empty()) {
+            return drop ? serve<DropPolicies, wshub::RedisPubSub>(options)
+                        : serve<ClosePolicies, wshub::RedisPubSub>(options);
+        }
+        return drop ? serve<DropPolicies, wshub::LocalPubSub>(options) : serve<ClosePolicies, wshub::LocalPubSub>(options);
     } catch (const std::exception& e) {
         std::cerr << "chat_server: " << e.what() << '\n';
         return 1;

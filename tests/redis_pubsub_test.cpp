@@ -1,0 +1,225 @@
+// RedisPubSub against a real redis-server: lazy subscriptions seen from Redis
+// itself, batching, cross-instance delivery, and recovery from kill -9,
+// SIGSTOP and CLIENT KILL without silent loss. Hubs run on the in-memory
+// transport here; tests/e2e/ runs chat_server processes over Redis.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include "support/json_reader.hpp"
+#include "support/memory_transport.hpp"
+#include "support/redis_server.hpp"
+#include "support/run_until.hpp"
+#include "wshub/hub.hpp"
+#include "wshub/redis_pubsub.hpp"
+
+using namespace wshub;
+using namespace wshub::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+RedisPubSubConfig fast_config(const RedisServer& redis) {
+    RedisPubSubConfig config;
+    config.url = "redis://127.0.0.1:" + std::to_string(redis.port());
+    config.connect_timeout = 1000ms;
+    config.command_timeout = 1000ms;
+    config.reconnect_initial_delay = 50ms;
+    config.reconnect_max_delay = 300ms;
+    config.health_check_interval = 200ms;
+    config.health_check_timeout = 600ms;
+    return config;
+}
+
+// One instance: a hub on the in-memory transport over RedisPubSub.
+struct Instance {
+    Instance(asio::io_context& io, const RedisServer& redis, const std::string& id)
+        : pubsub(io.get_executor(), fast_config(redis)), hub(io.get_executor(), transport, pubsub, config_for(id)) {}
+
+    static HubConfig config_for(const std::string& id) {
+        HubConfig config;
+        config.instance_id = id;
+        config.prefix = "t:";
+        config.publish_rate_per_second = 0;
+        config.max_subscriptions_per_connection = 1000;
+        return config;
+    }
+
+    std::vector<std::string> received_of_type(ConnectionId id, const std::string& type) const {
+        return frames_of_type(transport.peer(id).received, type);
+    }
+
+    MemoryTransport transport;
+    RedisPubSub pubsub;
+    Hub<MemoryTransport, RedisPubSub> hub;
+};
+
+std::set<std::string> channels_in_redis(const RedisServer& redis) {
+    const auto list = redis.cli_list("PUBSUB", "CHANNELS", "t:ch:*");
+    return {list.begin(), list.end()};
+}
+
+long long subscribe_calls(const RedisServer& redis) {
+    const auto stats = redis.info_field("commandstats", "cmdstat_subscribe");  // "calls=N,usec=..."
+    if (stats.empty()) return 0;
+    return std::stoll(stats.substr(6, stats.find(',') - 6));
+}
+
+}  // namespace
+
+TEST_CASE("Redis sees a channel exactly while a local client is subscribed, never a pattern", "[redis][pubsub]") {
+    RedisServer redis;
+    asio::io_context io;
+    Instance a(io, redis, "a");
+    REQUIRE(run_until(io, [&] { return a.pubsub.state() == PubSubState::up; }));
+
+    const auto c1 = a.transport.connect();
+    const auto c2 = a.transport.connect();
+    a.transport.receive(c1, R"({"type":"subscribe","channel":"room","id":1})");
+    REQUIRE(run_until(io, [&] { return !a.received_of_type(c1, "ack").empty(); }));
+    CHECK(channels_in_redis(redis) == std::set<std::string>{"t:ch:room"});
+    CHECK(a.pubsub.stats().channels == 1);
+    a.transport.receive(c2, R"({"type":"subscribe","channel":"room","id":1})");
+    REQUIRE(run_until(io, [&] { return !a.received_of_type(c2, "ack").empty(); }));
+    a.transport.receive(c1, R"({"type":"unsubscribe","channel":"room"})");
+    settle(io);
+    CHECK(channels_in_redis(redis) == std::set<std::string>{"t:ch:room"});  // c2 is still there
+    a.transport.disconnect(c2);
+    REQUIRE(run_until(io, [&] { return channels_in_redis(redis).empty(); }));
+    CHECK(redis.cli("PUBSUB", "NUMPAT") == "0");
+    CHECK(a.pubsub.stats().channels == 0);
+}
+
+TEST_CASE("1,000 channels joined and left in random order by 50 clients: Redis holds exactly the wanted set",
+          "[redis][pubsub]") {
+    RedisServer redis;
+    asio::io_context io;
+    Instance a(io, redis, "a");
+    REQUIRE(run_until(io, [&] { return a.pubsub.state() == PubSubState::up; }));
+    std::vector<ConnectionId> clients;
+    for (int i = 0; i < 50; ++i) clients.push_back(a.transport.connect());
+    settle(io);
+    const long long subscribes_before = subscribe_calls(redis);
+
+    std::mt19937 rng(12345);
+    std::vector<std::set<int>> joined(clients.size());
+    for (int step = 0; step < 4000; ++step) {
+        const std::size_t c = rng() % clients.size();
+        const int channel = static_cast<int>(rng() % 1000);
+        const std::string name = "c" + std::to_string(channel);
+        if (joined[c].count(channel) != 0 && rng() % 3 == 0) {
+            a.transport.receive(clients[c], R"({"type":"unsubscribe","channel":")" + name + R"("})");
+            joined[c].erase(channel);
+        } else if (joined[c].count(channel) == 0) {
+            a.transport.receive(clients[c], R"({"type":"subscribe","channel":")" + name + R"("})");
+            joined[c].insert(channel);
+        }
+        if (step % 200 == 0) settle(io);  // several ticks, each with many requests
+    }
+    std::set<std::string> wanted;
+    for (const auto& set : joined) {
+        for (int channel : set) wanted.insert("t:ch:c" + std::to_string(channel));
+    }
+    REQUIRE(run_until(io, [&] { return channels_in_redis(redis) == wanted; }));
+    const long long subscribes = subscribe_calls(redis) - subscribes_before;
+    INFO("SUBSCRIBE commands: " << subscribes << " for " << wanted.size() << " channels");
+    CHECK(subscribes < 100);  // batched: far below one per channel
+    CHECK(redis.cli("PUBSUB", "NUMPAT") == "0");
+}
+
+TEST_CASE("a publish on one instance reaches subscribers on both, in order", "[redis][pubsub]") {
+    RedisServer redis;
+    asio::io_context io;
+    Instance a(io, redis, "a");
+    Instance b(io, redis, "b");
+    REQUIRE(run_until(io, [&] { return a.pubsub.state() == PubSubState::up && b.pubsub.state() == PubSubState::up; }));
+    const auto on_a = a.transport.connect();
+    const auto on_b = b.transport.connect();
+    a.transport.receive(on_a, R"({"type":"subscribe","channel":"room","id":1})");
+    b.transport.receive(on_b, R"({"type":"subscribe","channel":"room","id":1})");
+    REQUIRE(run_until(io, [&] {
+        return !a.received_of_type(on_a, "ack").empty() && !b.received_of_type(on_b, "ack").empty();
+    }));
+    constexpr int count = 2000;
+    for (int i = 0; i < count; ++i) {
+        a.transport.receive(on_a, R"({"type":"publish","channel":"room","data":)" + std::to_string(i) + "}");
+    }
+    REQUIRE(run_until(io, [&] {
+        return a.received_of_type(on_a, "message").size() == count && b.received_of_type(on_b, "message").size() == count;
+    }));
+    const auto messages = b.received_of_type(on_b, "message");
+    for (int i = 0; i < count; ++i) REQUIRE(parse_frame(messages[i])["data"].GetInt() == i);
+}
+
+TEST_CASE("kill -9 of Redis: publishes fail fast, restart resubscribes, subscribers get gap", "[redis][pubsub][outage]") {
+    RedisServer redis;
+    asio::io_context io;
+    Instance a(io, redis, "a");
+    Instance b(io, redis, "b");
+    REQUIRE(run_until(io, [&] { return a.pubsub.state() == PubSubState::up && b.pubsub.state() == PubSubState::up; }));
+    const auto pub = a.transport.connect();
+    const auto sub = b.transport.connect();
+    b.transport.receive(sub, R"({"type":"subscribe","channel":"room","id":1})");
+    REQUIRE(run_until(io, [&] { return !b.received_of_type(sub, "ack").empty(); }));
+
+    redis.kill9();
+    REQUIRE(run_until(io, [&] { return a.pubsub.state() == PubSubState::down && b.pubsub.state() == PubSubState::down; }));
+    a.transport.receive(pub, R"({"type":"publish","channel":"room","data":1,"id":"lost"})");
+    REQUIRE(run_until(io, [&] { return !a.received_of_type(pub, "error").empty(); }));
+    CHECK(string_field(a.received_of_type(pub, "error").back(), "code") == "unavailable");
+
+    redis.restart();
+    const auto back = std::chrono::steady_clock::now();
+    REQUIRE(run_until(io, [&] { return !b.received_of_type(sub, "gap").empty(); }));
+    INFO("resubscribed after " << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - back).count() << " ms");
+    CHECK(channels_in_redis(redis) == std::set<std::string>{"t:ch:room"});
+    REQUIRE(run_until(io, [&] { return a.pubsub.state() == PubSubState::up; }));
+    a.transport.receive(pub, R"({"type":"publish","channel":"room","data":2,"id":"ok"})");
+    REQUIRE(run_until(io, [&] { return !b.received_of_type(sub, "message").empty(); }));
+    CHECK(parse_frame(b.received_of_type(sub, "message").back())["data"].GetInt() == 2);
+}
+
+TEST_CASE("a frozen Redis (SIGSTOP) is detected, and recovered from after SIGCONT", "[redis][pubsub][outage]") {
+    RedisServer redis;
+    asio::io_context io;
+    Instance a(io, redis, "a");
+    REQUIRE(run_until(io, [&] { return a.pubsub.state() == PubSubState::up; }));
+    const auto sub = a.transport.connect();
+    a.transport.receive(sub, R"({"type":"subscribe","channel":"room","id":1})");
+    REQUIRE(run_until(io, [&] { return !a.received_of_type(sub, "ack").empty(); }));
+
+    redis.stop_process();
+    REQUIRE(run_until(io, [&] { return a.pubsub.state() == PubSubState::down; }));
+    redis.cont_process();
+    REQUIRE(run_until(io, [&] { return !a.received_of_type(sub, "gap").empty(); }));
+    CHECK(a.pubsub.state() == PubSubState::up);
+    a.transport.receive(sub, R"({"type":"publish","channel":"room","data":3})");
+    REQUIRE(run_until(io, [&] { return !a.received_of_type(sub, "message").empty(); }));
+}
+
+TEST_CASE("CLIENT KILL TYPE pubsub is recovered like any disconnect", "[redis][pubsub][outage]") {
+    RedisServer redis;
+    asio::io_context io;
+    Instance a(io, redis, "a");
+    REQUIRE(run_until(io, [&] { return a.pubsub.state() == PubSubState::up; }));
+    const auto sub = a.transport.connect();
+    a.transport.receive(sub, R"({"type":"subscribe","channel":"room","id":1})");
+    REQUIRE(run_until(io, [&] { return !a.received_of_type(sub, "ack").empty(); }));
+    const auto reconnects = a.pubsub.stats().reconnects;
+
+    redis.cli("CLIENT", "KILL", "TYPE", "pubsub");
+    REQUIRE(run_until(io, [&] { return !a.received_of_type(sub, "gap").empty(); }));
+    CHECK(a.pubsub.stats().reconnects == reconnects + 1);
+    CHECK(channels_in_redis(redis) == std::set<std::string>{"t:ch:room"});
+    a.transport.receive(sub, R"({"type":"publish","channel":"room","data":4})");
+    REQUIRE(run_until(io, [&] { return !a.received_of_type(sub, "message").empty(); }));
+}
+
+TEST_CASE("a bad URL is refused at construction with a clear message", "[redis][pubsub]") {
+    asio::io_context io;
+    RedisPubSubConfig config;
+    config.url = "http://nope";
+    CHECK_THROWS_WITH(RedisPubSub(io.get_executor(), config), Catch::Contains("bad Redis URL"));
+}
