@@ -217,6 +217,23 @@ TEST_CASE("CLIENT KILL TYPE pubsub is recovered like any disconnect", "[redis][p
     REQUIRE(run_until(io, [&] { return !a.received_of_type(sub, "message").empty(); }));
 }
 
+TEST_CASE("a host name is resolved without blocking, and works", "[redis][pubsub]") {
+    RedisServer redis;
+    asio::io_context io;
+    RedisPubSubConfig config = fast_config(redis);
+    config.url = "redis://localhost:" + std::to_string(redis.port());
+    RedisPubSub pubsub(io.get_executor(), config);
+    REQUIRE(run_until(io, [&] { return pubsub.state() == PubSubState::up; }));
+    std::error_code result = make_error_code(error::internal);
+    bool done = false;
+    pubsub.publish("t:ch:x", "w1 a\n1", [&](std::error_code ec) {
+        result = ec;
+        done = true;
+    });
+    REQUIRE(run_until(io, [&] { return done; }));
+    CHECK_FALSE(result);
+}
+
 TEST_CASE("a bad URL is refused at construction with a clear message", "[redis][pubsub]") {
     asio::io_context io;
     RedisPubSubConfig config;

@@ -44,6 +44,8 @@
 #include <vector>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -103,6 +105,7 @@ public:
           health_timer_(executor_) {
         const auto parsed = detail::parse_redis_url(config_.url);
         if (!parsed.url) throw std::invalid_argument("wshub: bad Redis URL: " + parsed.error);
+        host_ = parsed.url->host;
         endpoint_.host = parsed.url->host;
         endpoint_.port = parsed.url->port;
         endpoint_.unix_path = parsed.url->unix_path;
@@ -125,6 +128,7 @@ public:
         alive_.reset();
         reconnect_timer_.cancel();
         health_timer_.cancel();
+        resolver_.cancel();
         drop_connections();
     }
 
@@ -225,10 +229,33 @@ private:
 
     // ---- connecting -----------------------------------------------------------
 
+    // hiredis 0.14 would resolve a host name with a blocking lookup on the
+    // event loop; resolve it here, asynchronously, before every attempt (so a
+    // Redis that moved to another address is found again).
     void connect() {
+        if (closed_) return;
+        std::error_code not_ip;
+        asio::ip::make_address(host_, not_ip);
+        if (!endpoint_.unix_path.empty() || !not_ip) return connect_to(host_);
+        const auto generation = ++generation_;
+        resolver_.async_resolve(host_, std::to_string(endpoint_.port),
+                                [this, generation, alive = std::weak_ptr<char>(alive_)](
+                                    std::error_code ec, asio::ip::tcp::resolver::results_type results) {
+                                    if (!alive.lock() || generation != generation_) return;
+                                    if (ec || results.empty()) {
+                                        log(LogLevel::warn, "redis: cannot resolve " + host_ + ": " +
+                                                                (ec ? ec.message() : std::string("no address")));
+                                        return go_down("name resolution failed", true);
+                                    }
+                                    connect_to(results.begin()->endpoint().address().to_string());
+                                });
+    }
+
+    void connect_to(const std::string& address) {
         if (closed_) return;
         ++generation_;
         const auto generation = generation_;
+        endpoint_.host = address;
         subscriber_ = detail::RedisConnection::create(executor_, endpoint_);
         publisher_ = detail::RedisConnection::create(executor_, endpoint_);
         connected_count_ = 0;
@@ -444,6 +471,8 @@ private:
     RedisPubSubConfig config_;
     LogSink log_;
     detail::RedisEndpoint endpoint_;
+    std::string host_;  // as the URL names it; endpoint_.host holds the resolved address
+    asio::ip::tcp::resolver resolver_{executor_};
     detail::Backoff backoff_;
     asio::steady_timer reconnect_timer_;
     asio::steady_timer health_timer_;
