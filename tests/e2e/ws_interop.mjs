@@ -8,18 +8,11 @@
 //   node ws_interop.mjs build/examples/chat/chat_server
 //
 // The last line is `N passed, N failed`; the exit status is non-zero on failure.
-import http from 'node:http';
 import { Harness, assert, assertEqual, sleep, within } from './lib/harness.js';
 import { startChatServer } from './lib/server.js';
+import { Client, httpGet as httpGetWithin, loadWs } from './lib/ws_client.js';
 
-let WebSocket;
-try {
-  ({ default: WebSocket } = await import('ws'));
-} catch {
-  console.error('ws_interop: the npm package "ws" is missing: run `npm ci` in tests/e2e first');
-  console.log('0 passed, 1 failed');
-  process.exit(1);
-}
+await loadWs('ws_interop');
 
 const INSTANCE = 'e2e-interop';
 const FRAME_TIMEOUT_MS = 10000;
@@ -80,121 +73,11 @@ function rawMember(text, key) {
   }
 }
 
-// ---- A client that remembers every frame ------------------------------------
-class Client {
-  static open(url, label) {
-    return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { handshakeTimeout: FRAME_TIMEOUT_MS });
-      const client = new Client(ws, label);
-      ws.once('open', () => resolve(client));
-      ws.once('error', (error) => reject(new Error(`${label}: cannot connect to ${url}: ${error.message}`)));
-    });
-  }
-
-  constructor(ws, label) {
-    this.ws = ws;
-    this.label = label;
-    this.all = [];      // every frame received: {raw, json}
-    this.unread = [];   // frames no expect() has taken yet
-    this.waiters = [];
-    this.closeInfo = null;
-    this.closed = new Promise((resolve) => {
-      ws.on('close', (code, reason) => {
-        this.closeInfo = { code, reason: reason.toString('utf8') };
-        resolve(this.closeInfo);
-        this.notify();
-      });
-    });
-    ws.on('error', () => { /* a close follows */ });
-    ws.on('message', (data, isBinary) => {
-      const raw = Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data).toString('utf8');
-      let json;
-      try { json = JSON.parse(raw); } catch { json = { unparsable: true }; }
-      const frame = { raw, json, binary: isBinary };
-      this.all.push(frame);
-      this.unread.push(frame);
-      this.notify();
-    });
-  }
-
-  notify() {
-    for (const waiter of [...this.waiters]) waiter();
-  }
-
-  sendRaw(text) { this.ws.send(text, { binary: false }); }
-  sendJson(object) { this.sendRaw(JSON.stringify(object)); }
-
-  // expect(predicate, what): the first unread frame that matches, waiting for it.
-  expect(predicate, what, timeoutMs = FRAME_TIMEOUT_MS) {
-    return new Promise((resolve, reject) => {
-      const look = () => {
-        const index = this.unread.findIndex((frame) => predicate(frame.json, frame.raw));
-        if (index >= 0) {
-          const [frame] = this.unread.splice(index, 1);
-          finish();
-          resolve(frame);
-        } else if (this.closeInfo) {
-          finish();
-          reject(new Error(`${this.label}: closed (${this.closeInfo.code}) while waiting for ${what}; ` +
-            `unread frames: ${this.describeUnread()}`));
-        }
-      };
-      const timer = setTimeout(() => {
-        finish();
-        reject(new Error(`${this.label}: no ${what} within ${timeoutMs / 1000} s; ` +
-          `unread frames: ${this.describeUnread()}`));
-      }, timeoutMs);
-      const finish = () => {
-        clearTimeout(timer);
-        this.waiters = this.waiters.filter((waiter) => waiter !== look);
-      };
-      this.waiters.push(look);
-      look();
-    });
-  }
-
-  describeUnread() {
-    return this.unread.length === 0 ? 'none' : this.unread.map((frame) => frame.raw.slice(0, 200)).join(' | ');
-  }
-
-  // roundTrip(): a request whose ack proves the server has handled everything
-  // this client sent before it.
-  async roundTrip(tag) {
-    const id = `rt-${tag}`;
-    this.sendJson({ type: 'subscribe', channel: `e2e:roundtrip:${this.label}`, id });
-    await this.expect((f) => f.type === 'ack' && f.id === id, `ack ${id}`);
-  }
-
-  close() {
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
-      this.ws.terminate();
-    }
-  }
-}
-
+// ---- Clients and HTTP (lib/ws_client.js), with this script's timeout -------
 const isAck = (id) => (f) => f.type === 'ack' && f.id === id;
 const isError = (id) => (f) => f.type === 'error' && f.id === id;
+const httpGet = (base, path) => httpGetWithin(base, path, FRAME_TIMEOUT_MS);
 
-// httpGet: one GET on a connection of its own (`Connection: close`): chat_server
-// closes the connection after each response, so a reused keep-alive socket
-// could race that close.
-function httpGet(base, path) {
-  return new Promise((resolve, reject) => {
-    const request = http.get(new URL(path, base), { agent: false, timeout: FRAME_TIMEOUT_MS }, (response) => {
-      const chunks = [];
-      response.on('data', (chunk) => chunks.push(chunk));
-      response.on('error', reject);
-      response.on('end', () => resolve({
-        status: response.statusCode,
-        type: response.headers['content-type'] || '',
-        headers: response.headers,
-        body: Buffer.concat(chunks).toString('utf8'),
-      }));
-    });
-    request.on('timeout', () => request.destroy(new Error(`GET ${path}: no answer within ${FRAME_TIMEOUT_MS / 1000} s`)));
-    request.on('error', (error) => reject(new Error(`GET ${path}: ${error.message}`)));
-  });
-}
 
 // ---- The session ------------------------------------------------------------
 const t = new Harness('ws_interop');
@@ -210,7 +93,7 @@ try {
 }
 
 async function open(label) {
-  const client = await Client.open(server.wsUrl, label);
+  const client = await Client.open(server.wsUrl, label, { timeoutMs: FRAME_TIMEOUT_MS });
   clients.push(client);
   return client;
 }
@@ -259,7 +142,7 @@ try {
     const ids = new Set();
     for (const client of [a, b, c]) {
       const frame = await client.expect((f) => f.type === 'welcome', 'welcome');
-      assert(client.all[0] === frame, `${client.label}: the first frame is not the welcome: ${client.all[0].raw}`);
+      assert(client.frames[0] === frame, `${client.label}: the first frame is not the welcome: ${client.frames[0].raw}`);
       assert(frame.raw.startsWith('{"type":"welcome"'), `"type" is not written first: ${frame.raw}`);
       assert(typeof frame.json.connection === 'string' && frame.json.connection.length > 0,
         `${client.label}: no connection id in ${frame.raw}`);
@@ -299,12 +182,12 @@ try {
     assert(published, 'the publish failed');
     const message = await b.expect((f) => f.type === 'message' && f.channel === channel, 'message');
     assertEqual(rawMember(message.raw, 'data'), data, 'data bytes');
-    assert(b.all.filter((f) => f.json.type === 'message').length === 1, 'B got the message more than once');
+    assert(b.frames.filter((f) => f.json.type === 'message').length === 1, 'B got the message more than once');
   });
   await t.check('publish: a client not subscribed gets nothing', async () => {
     await c.roundTrip('c1');
     await sleep(QUIET_MS);
-    const got = c.all.filter((f) => f.json.type === 'message');
+    const got = c.frames.filter((f) => f.json.type === 'message');
     assertEqual(got.length, 0, 'messages received by C');
   });
   await t.check('publish of scalar data (a string, a huge integer) passes through', async () => {
@@ -325,13 +208,13 @@ try {
   await t.check('unsubscribe gets an ack and stops the messages', async () => {
     a.sendJson({ type: 'unsubscribe', channel, id: 2 });
     await a.expect(isAck(2), 'ack 2');
-    const before = a.all.filter((f) => f.json.type === 'message').length;
+    const before = a.frames.filter((f) => f.json.type === 'message').length;
     b.sendJson({ type: 'publish', channel, data: { text: 'after unsubscribe' }, id: 'p2' });
     await b.expect((f) => f.type === 'message' && f.data && f.data.text === 'after unsubscribe', 'message');
     await b.expect(isAck('p2'), 'ack "p2"');
     await a.roundTrip('a1');
     await sleep(QUIET_MS);
-    assertEqual(a.all.filter((f) => f.json.type === 'message').length, before, 'messages A got after unsubscribing');
+    assertEqual(a.frames.filter((f) => f.json.type === 'message').length, before, 'messages A got after unsubscribing');
   });
 
   // Errors: each answered with its code, the connection stays open.
@@ -380,7 +263,7 @@ try {
     const closed = await within(d.closed, FRAME_TIMEOUT_MS, null);
     assert(closed, 'not closed');
     assertEqual(closed.code, 1009, 'close code');
-    const late = b.all.filter((f) => f.json.type === 'message' && typeof f.json.data === 'string' && f.json.data.length > 1000);
+    const late = b.frames.filter((f) => f.json.type === 'message' && typeof f.json.data === 'string' && f.json.data.length > 1000);
     assertEqual(late.length, 0, 'oversized messages delivered');
   });
 

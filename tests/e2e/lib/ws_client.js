@@ -6,6 +6,10 @@
 //   await c.expect((f) => f.type === 'ack' && f.id === 's1', 'ack s1');
 //   c.frames        every frame: {raw, json, at}   (at: performance.now())
 //   c.onFrame = (frame) => ...   called for each frame as it arrives
+//   await c.roundTrip('t1')   the server has handled all c sent before
+//
+// Client.open's timeoutMs (default 15 s) is the handshake timeout and the
+// default wait of expect(), waitUntil(), request() and roundTrip().
 //
 // Needs the npm package `ws` (tests/e2e/package.json): loadWs() imports it and
 // says what to do when it is missing.
@@ -31,15 +35,16 @@ export class Client {
     if (!WebSocket) throw new Error('call loadWs() first');
     return new Promise((resolve, reject) => {
       const ws = new WebSocket(url, { handshakeTimeout: timeoutMs });
-      const client = new Client(ws, label);
+      const client = new Client(ws, label, timeoutMs);
       ws.once('open', () => resolve(client));
       ws.once('error', (error) => reject(new Error(`${label}: cannot connect to ${url}: ${error.message}`)));
     });
   }
 
-  constructor(ws, label) {
+  constructor(ws, label, timeoutMs = DEFAULT_FRAME_TIMEOUT_MS) {
     this.ws = ws;
     this.label = label;
+    this.timeoutMs = timeoutMs;
     this.frames = [];   // every frame received: {raw, json, at}
     this.unread = [];   // frames no expect() has taken yet
     this.waiters = [];
@@ -76,7 +81,7 @@ export class Client {
 
   // expect(predicate, what, timeoutMs): the first unread frame that matches,
   // waiting for it; rejects on timeout or close.
-  expect(predicate, what, timeoutMs = DEFAULT_FRAME_TIMEOUT_MS) {
+  expect(predicate, what, timeoutMs = this.timeoutMs) {
     return new Promise((resolve, reject) => {
       const look = () => {
         const index = this.unread.findIndex((frame) => predicate(frame.json, frame.raw));
@@ -106,7 +111,7 @@ export class Client {
 
   // waitUntil(condition, what, timeoutMs): resolves once condition() is true,
   // checked now and after every frame (and every 100 ms).
-  waitUntil(condition, what, timeoutMs = DEFAULT_FRAME_TIMEOUT_MS) {
+  waitUntil(condition, what, timeoutMs = this.timeoutMs) {
     return new Promise((resolve, reject) => {
       const look = () => {
         let ok = false;
@@ -139,12 +144,21 @@ export class Client {
 
   // request(object, what): sends a request with object.id and waits for its ack
   // or error; resolves to the answer frame's json.
-  async request(object, timeoutMs = DEFAULT_FRAME_TIMEOUT_MS) {
+  async request(object, timeoutMs = this.timeoutMs) {
     this.sendJson(object);
     const frame = await this.expect(
       (f) => (f.type === 'ack' || f.type === 'error') && f.id === object.id,
       `answer to ${object.type} ${JSON.stringify(object.id)}`, timeoutMs);
     return frame.json;
+  }
+
+  // roundTrip(tag): a subscribe (to e2e:roundtrip:<label>, so the label must be
+  // valid in a channel name) whose ack proves the server has handled
+  // everything this client sent before it.
+  async roundTrip(tag, timeoutMs = this.timeoutMs) {
+    const id = `rt-${tag}`;
+    this.sendJson({ type: 'subscribe', channel: `e2e:roundtrip:${this.label}`, id });
+    await this.expect((f) => f.type === 'ack' && f.id === id, `ack ${id}`, timeoutMs);
   }
 
   close() {
@@ -155,7 +169,8 @@ export class Client {
 }
 
 // httpGet(base, path): one GET on a connection of its own (chat_server closes
-// the connection after each response). Resolves to {status, type, body}.
+// the connection after each response, so a reused keep-alive socket could race
+// that close). Resolves to {status, type, body}.
 export function httpGet(base, path, timeoutMs = DEFAULT_FRAME_TIMEOUT_MS) {
   return new Promise((resolve, reject) => {
     const request = http.get(new URL(path, base), { agent: false, timeout: timeoutMs }, (response) => {
