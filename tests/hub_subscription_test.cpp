@@ -169,3 +169,30 @@ TEST_CASE_METHOD(Fixture, "channels are independent", "[hub][subscribe]") {
     settle(io);
     CHECK(hub.channel_count() == 0);
 }
+
+TEST_CASE_METHOD(Fixture, "unsubscribe while the subscribe is in flight answers both requests, in order",
+                 "[hub][subscribe][race]") {
+    const auto a = connect();
+    request(a, R"({"type":"subscribe","channel":"room","id":1})");
+    request(a, R"({"type":"unsubscribe","channel":"room","id":2})");
+    const auto acks = received_of_type(a, "ack");
+    REQUIRE(acks.size() == 2);
+    CHECK(parse_frame(acks[0])["id"].GetInt() == 1);
+    CHECK(parse_frame(acks[1])["id"].GetInt() == 2);
+    pubsub.complete_all();
+    settle(io);
+    pubsub.complete_all();  // the unsubscribe that follows
+    settle(io);
+    CHECK(received_of_type(a, "ack").size() == 2);  // nothing answered twice
+    CHECK(hub.channel_count() == 0);
+}
+
+TEST_CASE_METHOD(Fixture, "a subscribe with since but no id is told gap (nothing can be recovered)", "[hub][subscribe]") {
+    const auto a = connect();
+    request(a, R"({"type":"subscribe","channel":"room","since":{"offset":3,"epoch":"e"}})");
+    pubsub.complete_all();
+    settle(io);
+    const auto gaps = received_of_type(a, "gap");
+    REQUIRE(gaps.size() == 1);
+    CHECK(string_field(gaps[0], "channel") == "room");
+}

@@ -86,6 +86,24 @@ TEST_CASE("a client that never answers pings is closed; one that answers stays",
     CHECK(healthy->state() == ClientConn::State::open);
 }
 
+TEST_CASE("a client that floods pings and reads no pongs is closed, not buffered", "[transport][e2e][ping]") {
+    WebsocketppTransportConfig tc = ephemeral_port();
+    tc.socket_send_buffer_bytes = 16 * 1024;
+    tc.max_unread_control_bytes = 64 * 1024;
+    WsServer<> server(hub_config(), tc);
+    server.start();
+    RawWsClient flooder(server.port(), 4096);
+    REQUIRE(flooder.upgraded());
+    REQUIRE(eventually([&] { return server.hub.stats().connections == 1; }));
+    const std::string payload(125, 'p');
+    try {
+        for (int i = 0; i < 5000 && server.hub.stats().connections == 1; ++i) flooder.send_ping(payload);
+    } catch (const std::exception&) {
+        // The server closed the socket under the writes: that is the point.
+    }
+    CHECK(eventually([&] { return server.hub.stats().connections == 0; }));
+}
+
 TEST_CASE("an io_context on four threads delivers every message exactly once", "[transport][e2e][threads]") {
     WsServer<> server(hub_config());
     server.start(4);

@@ -325,7 +325,7 @@ private:
             // Already subscribed: answer again, no second subscription.
             Channel& channel = *membership->channel;
             if (channel.tracker.active()) {
-                reply_subscribed(conn, request.id, with_since);
+                reply_subscribed(conn, request.channel, request.id, with_since);
             } else {
                 channel.pending.push_back(PendingAck{conn.id, std::string(request.id), with_since});
             }
@@ -339,7 +339,7 @@ private:
         Channel& channel = channel_for(request.channel);
         add_member(conn, channel);
         if (channel.tracker.active()) {
-            reply_subscribed(conn, request.id, with_since);
+            reply_subscribed(conn, request.channel, request.id, with_since);
         } else {
             channel.pending.push_back(PendingAck{conn.id, std::string(request.id), with_since});
         }
@@ -357,7 +357,21 @@ private:
         if (membership == nullptr) {
             return reply_error(conn, request.id, error::not_subscribed, "not subscribed to this channel");
         }
-        remove_member(conn, *membership->channel);
+        Channel& channel = *membership->channel;
+        if (!channel.tracker.active()) {
+            // Its subscribe is still waiting for the PubSub: answer it now, in
+            // order, rather than never (the member is about to leave).
+            auto& pending = channel.pending;
+            for (auto it = pending.begin(); it != pending.end();) {
+                if (it->connection != conn.id) {
+                    ++it;
+                    continue;
+                }
+                reply_subscribed(conn, channel.name, it->raw_id, it->with_since);
+                it = pending.erase(it);
+            }
+        }
+        remove_member(conn, channel);  // may destroy the channel
         reply_ack(conn, request.id);
     }
 
@@ -440,9 +454,16 @@ private:
         if (!raw_id.empty()) send(conn, make_frame(protocol::ack(raw_id)));
     }
 
-    void reply_subscribed(Connection& conn, std::string_view raw_id, bool with_since) {
-        if (raw_id.empty()) return;
-        // Without history nothing can be recovered; say so when the client asked.
+    void reply_subscribed(Connection& conn, std::string_view channel, std::string_view raw_id, bool with_since) {
+        if (raw_id.empty()) {
+            // Without history nothing can be recovered; a client that asked
+            // without an id still has to learn that it may have missed messages.
+            if (with_since) {
+                detail::HubCounters::add(counters_.gaps_sent);
+                send(conn, make_frame(protocol::gap(channel)));
+            }
+            return;
+        }
         send(conn, make_frame(with_since ? protocol::subscribe_ack(raw_id, false, std::nullopt, {})
                                          : protocol::ack(raw_id)));
     }
@@ -652,7 +673,7 @@ private:
         if (!ec) {
             for (const auto& p : pending) {
                 Connection* conn = live_member(p.connection, channel);
-                if (conn != nullptr) reply_subscribed(*conn, p.raw_id, p.with_since);
+                if (conn != nullptr) reply_subscribed(*conn, channel.name, p.raw_id, p.with_since);
             }
             issue(channel, command);  // unsubscribe at once if everyone left meanwhile
             erase_if_settled(channel);

@@ -17,7 +17,7 @@ namespace wshub {
 struct HubStats {
     std::uint64_t connections = 0;     // open connections now
     std::uint64_t subscriptions = 0;   // (connection, channel) pairs now
-    std::uint64_t channels = 0;        // channels with at least one local subscriber now
+    std::uint64_t channels = 0;        // channels tracked now: with local subscribers, or a PubSub call in flight
     std::uint64_t messages_in = 0;     // client frames received, total
     std::uint64_t messages_out = 0;    // frames handed to the transport, total
     std::uint64_t bytes_out = 0;       // payload bytes handed to the transport, total

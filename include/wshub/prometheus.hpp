@@ -25,7 +25,7 @@ inline std::string format_prometheus(const HubStats& s, std::string_view instanc
     };
     metric("wshub_connections", "gauge", "Open WebSocket connections.", s.connections);
     metric("wshub_subscriptions", "gauge", "Subscriptions (connection, channel pairs).", s.subscriptions);
-    metric("wshub_channels", "gauge", "Channels tracked by this instance.", s.channels);
+    metric("wshub_channels", "gauge", "Channels tracked by this instance (with subscribers, or a PubSub call in flight).", s.channels);
     metric("wshub_messages_in_total", "counter", "Client frames received.", s.messages_in);
     metric("wshub_messages_out_total", "counter", "Frames sent to clients.", s.messages_out);
     metric("wshub_bytes_out_total", "counter", "Payload bytes sent to clients.", s.bytes_out);

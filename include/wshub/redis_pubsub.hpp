@@ -218,6 +218,14 @@ private:
         return s;
     }
 
+    // State changes reach the handler later, never inside a call that caused
+    // them (close(), or an unsubscribe that completes a restore).
+    void notify_state(PubSubState state) {
+        asio::post(executor_, [this, state, alive = std::weak_ptr<char>(alive_)] {
+            if (alive.lock() && handlers_.on_state) handlers_.on_state(state);
+        });
+    }
+
     void complete(Completion done, std::error_code ec) {
         if (done) asio::post(executor_, [done = std::move(done), ec] { done(ec); });
     }
@@ -307,7 +315,7 @@ private:
         if (was_lost) ++stats_.reconnects;
         log(LogLevel::info, std::string("redis: up") +
                                 (restore.empty() ? "" : ", resubscribing " + std::to_string(restore.size()) + " channels"));
-        if (handlers_.on_state) handlers_.on_state(PubSubState::up);
+        notify_state(PubSubState::up);
 
         arm_health_check();
     }
@@ -340,7 +348,7 @@ private:
         state_ = PubSubState::down;
         if (was_up) {
             log(closed_ ? LogLevel::info : LogLevel::warn, std::string("redis: down (") + why + ")");
-            if (handlers_.on_state) handlers_.on_state(PubSubState::down);
+            notify_state(PubSubState::down);
         }
         if (reconnect && !closed_) {
             const auto delay = backoff_.next();
@@ -444,7 +452,9 @@ private:
         log(LogLevel::info, "redis: resubscribed " + std::to_string(restored_.size()) + " channels");
         std::vector<std::string> topics;
         topics.swap(restored_);
-        if (handlers_.on_resubscribed) handlers_.on_resubscribed(std::move(topics));
+        asio::post(executor_, [this, topics = std::move(topics), alive = std::weak_ptr<char>(alive_)]() mutable {
+            if (alive.lock() && handlers_.on_resubscribed) handlers_.on_resubscribed(std::move(topics));
+        });
     }
 
     // ---- health check -----------------------------------------------------------

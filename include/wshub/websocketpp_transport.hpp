@@ -81,6 +81,10 @@ struct WebsocketppTransportConfig {
     // makes a stalled client show up in queued() sooner and bounds the memory
     // the kernel holds for it. Default: 0.
     int socket_send_buffer_bytes = 0;
+    // A client whose unread pongs (answers to its own pings) pass this many
+    // bytes is closed with 1008 instead of answered: a ping flood from a client
+    // that never reads cannot grow memory. Default: 256 KiB.
+    std::size_t max_unread_control_bytes = 256 * 1024;
     // Backlog of the listening socket, in connections. Default: 1024.
     int listen_backlog = 1024;
     // SO_REUSEPORT, so several processes can serve one port. Default: false.
@@ -161,8 +165,18 @@ public:
         server_.set_message_handler(
             [this](connection_hdl hdl, detail::wspp_message_ptr msg) { on_ws_message(hdl, std::move(msg)); });
         server_.set_ping_handler([this](connection_hdl hdl, std::string payload) {
-            // websocketpp answers with a pong: count its bytes as queued ones.
-            if (auto con = server_.get_con_from_hdl(hdl)) con->bytes_enqueued.fetch_add(2 + payload.size());
+            // Runs on the connection's strand. websocketpp answers every ping with
+            // a pong whether or not the client reads: a client that floods pings
+            // and never reads would grow the queue without bound, so past the
+            // limit it is closed instead of answered.
+            const auto con = server_.get_con_from_hdl(hdl);
+            if (con->backlog_bytes() > config_.max_unread_control_bytes) {
+                log(LogLevel::info, "closing a connection that sends pings but reads no pongs");
+                std::error_code ignored;
+                con->close(websocketpp::close::status::policy_violation, "ping flood", ignored);
+                return false;
+            }
+            con->count_enqueued(2 + payload.size());
             return true;
         });
         if (config_.socket_send_buffer_bytes > 0) {
@@ -271,20 +285,21 @@ public:
         const auto con = find(id);
         if (!con) return;
         const auto& message = prepared(*frame);
-        std::error_code ec;
         const std::uint64_t size = message->get_header().size() + message->get_payload().size();
-        con->bytes_enqueued.fetch_add(size, std::memory_order_relaxed);
-        con->frames_since_empty.fetch_add(1, std::memory_order_relaxed);
-        ec = con->send(message);
-        if (ec) con->bytes_enqueued.fetch_sub(size, std::memory_order_relaxed);  // not open any more
+        con->count_enqueued(size);
+        const std::error_code ec = con->send(message);
+        if (ec) con->uncount_enqueued(size);  // not open any more
     }
 
     void close(ConnectionId id, std::uint16_t code, std::string_view reason) {
         const auto con = find(id);
         if (!con) return;
-        std::error_code ec;
-        con->bytes_enqueued.fetch_add(4 + reason.size(), std::memory_order_relaxed);
-        con->close(code, std::string(reason), ec);
+        // websocketpp's close() touches state its own strand also writes: run it there.
+        con->run_on_strand([con, code, reason = std::string(reason)] {
+            std::error_code ec;
+            con->close(code, reason, ec);
+            if (!ec) con->count_enqueued(4 + std::min<std::size_t>(reason.size(), 123));  // reasons are cut at 123
+        });
     }
 
     void terminate(ConnectionId id) {
@@ -297,12 +312,11 @@ public:
     QueueStats queued(ConnectionId id) const {
         const auto con = find(id);
         if (!con) return {};
-        const std::uint64_t written = con->bytes_written.load(std::memory_order_relaxed);
-        const std::uint64_t enqueued = con->bytes_enqueued.load(std::memory_order_relaxed);
         QueueStats stats;
-        stats.bytes = enqueued > written ? static_cast<std::size_t>(enqueued - written) : 0;
-        if (stats.bytes == 0) con->frames_since_empty.store(0, std::memory_order_relaxed);
-        stats.messages = static_cast<std::size_t>(con->frames_since_empty.load(std::memory_order_relaxed));
+        stats.bytes = static_cast<std::size_t>(con->backlog_bytes());
+        const std::uint64_t written = con->frames_written.load(std::memory_order_relaxed);
+        const std::uint64_t enqueued = con->frames_enqueued.load(std::memory_order_relaxed);
+        stats.messages = enqueued > written ? static_cast<std::size_t>(enqueued - written) : 0;
         return stats;
     }
 
@@ -466,10 +480,10 @@ private:
                 }
             }
             for (const auto& con : due) {
-                con->bytes_enqueued.fetch_add(2, std::memory_order_relaxed);
                 con->run_on_strand([con] {
-                    websocketpp::lib::error_code ignored;
-                    con->ping("", ignored);
+                    websocketpp::lib::error_code ec;
+                    con->ping("", ec);
+                    if (!ec) con->count_enqueued(2);
                 });
             }
             arm_ping_timer();

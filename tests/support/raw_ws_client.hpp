@@ -37,9 +37,15 @@ public:
     bool upgraded() const noexcept { return upgraded_; }
 
     // Sends one masked text frame (clients must mask).
-    void send_text(const std::string& text) {
+    void send_text(const std::string& text) { send_frame(0x81, text); }
+
+    // Sends one masked ping (payload at most 125 bytes).
+    void send_ping(const std::string& payload) { send_frame(0x89, payload); }
+
+private:
+    void send_frame(unsigned char first_byte, const std::string& text) {
         std::string frame;
-        frame.push_back(static_cast<char>(0x81));
+        frame.push_back(static_cast<char>(first_byte));
         const std::array<unsigned char, 4> mask{0x12, 0x34, 0x56, 0x78};
         if (text.size() < 126) {
             frame.push_back(static_cast<char>(0x80 | text.size()));
@@ -53,7 +59,6 @@ public:
         asio::write(socket_, asio::buffer(frame));
     }
 
-private:
     asio::io_context io_;
     asio::ip::tcp::socket socket_;
     bool upgraded_ = false;

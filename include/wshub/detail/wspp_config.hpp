@@ -64,9 +64,13 @@ public:
         if (sink_ && dynamic_test(channel)) sink_(access_, channel, redact_query_strings(line));
     }
     constexpr bool static_test(level channel) const {
-        // Per-frame channels are compiled out: never a log line per frame.
-        return (channel & (websocketpp::log::alevel::frame_header | websocketpp::log::alevel::frame_payload)) == 0 ||
-               !access_;
+        // Per-frame and developer channels are compiled out: never a log line
+        // (nor the stringstream websocketpp builds for one) per frame.
+        if (access_) {
+            return (channel & (websocketpp::log::alevel::frame_header | websocketpp::log::alevel::frame_payload |
+                               websocketpp::log::alevel::devel)) == 0;
+        }
+        return (channel & websocketpp::log::elevel::devel) == 0;
     }
     bool dynamic_test(level channel) const { return (channels_.load(std::memory_order_relaxed) & channel) != 0; }
 
@@ -93,9 +97,15 @@ public:
                      websocketpp::transport::write_handler handler) {
         std::uint64_t bytes = 0;
         for (const auto& b : buffers) bytes += b.len;
-        base::async_write(buffers, [this, bytes, handler = std::move(handler)](const websocketpp::lib::error_code& ec) {
+        // websocketpp pushes exactly two buffers (header, payload) per frame.
+        const std::uint64_t frames = buffers.size() / 2;
+        base::async_write(buffers, [this, bytes, frames, handler = std::move(handler)](
+                                       const websocketpp::lib::error_code& ec) {
             // The base handler holds a shared_ptr to this connection while the write is pending.
-            if (!ec) bytes_written.fetch_add(bytes, std::memory_order_relaxed);
+            if (!ec) {
+                bytes_written.fetch_add(bytes, std::memory_order_relaxed);
+                frames_written.fetch_add(frames, std::memory_order_relaxed);
+            }
             handler(ec);
         });
     }
@@ -108,8 +118,25 @@ public:
     std::atomic<std::uint64_t> bytes_enqueued{0};
     // Bytes the socket has written (written on the connection's strand).
     std::atomic<std::uint64_t> bytes_written{0};
-    // Frames handed over since the queue was last seen empty (an upper bound of the frames queued).
-    std::atomic<std::uint64_t> frames_since_empty{0};
+    // Frames handed to websocketpp, and frames the socket has written.
+    std::atomic<std::uint64_t> frames_enqueued{0};
+    std::atomic<std::uint64_t> frames_written{0};
+
+    // Counts one frame of `bytes` as queued.
+    void count_enqueued(std::uint64_t bytes) {
+        bytes_enqueued.fetch_add(bytes, std::memory_order_relaxed);
+        frames_enqueued.fetch_add(1, std::memory_order_relaxed);
+    }
+    void uncount_enqueued(std::uint64_t bytes) {
+        bytes_enqueued.fetch_sub(bytes, std::memory_order_relaxed);
+        frames_enqueued.fetch_sub(1, std::memory_order_relaxed);
+    }
+    // Bytes handed over and not yet written.
+    std::uint64_t backlog_bytes() const {
+        const std::uint64_t written = bytes_written.load(std::memory_order_relaxed);
+        const std::uint64_t enqueued = bytes_enqueued.load(std::memory_order_relaxed);
+        return enqueued > written ? enqueued - written : 0;
+    }
 
     // Set during the handshake, before the connection opens; read afterwards.
     ConnectionId wshub_id = 0;
