@@ -7,7 +7,9 @@
 #include "support/memory_transport.hpp"
 #include "wshub/local_pubsub.hpp"
 #include "wshub/pubsub_concept.hpp"
+#include "wshub/redis_pubsub.hpp"
 #include "wshub/transport_concept.hpp"
+#include "wshub/websocketpp_transport.hpp"
 
 using namespace wshub;
 
@@ -63,12 +65,16 @@ TEST_CASE("shipped transports satisfy the Transport concept", "[concepts]") {
     STATIC_REQUIRE(is_transport_v<test::MemoryTransport>);
     STATIC_REQUIRE(check_transport<test::MemoryTransport>());
     STATIC_REQUIRE(is_transport_v<CompleteTransport>);
+    STATIC_REQUIRE(is_transport_v<WebsocketppTransport>);
+    STATIC_REQUIRE(check_transport<WebsocketppTransport>());
 }
 
 TEST_CASE("shipped PubSubs satisfy the PubSub concept", "[concepts]") {
     STATIC_REQUIRE(is_pubsub_v<LocalPubSub>);
     STATIC_REQUIRE(check_pubsub<LocalPubSub>());
     STATIC_REQUIRE(is_pubsub_v<test::FakePubSub>);
+    STATIC_REQUIRE(is_pubsub_v<RedisPubSub>);
+    STATIC_REQUIRE(check_pubsub<RedisPubSub>());
 }
 
 TEST_CASE("types missing a member are rejected", "[concepts]") {
