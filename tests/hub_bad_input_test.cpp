@@ -61,7 +61,7 @@ TEST_CASE_METHOD(Fixture, "malformed frames get bad_request and the connection s
         R"({"type":"publish","channel":"room"})",
         R"({"type":"send","data":1})",
         R"({"type":"subscribe","channel":"room","id":1.5})",
-        R"({"type":"subscribe","channel":"r\xC3\x28"})",  // invalid UTF-8
+        R"({"type":"subscribe","channel":"r\xC3\x28"})",  // a \x escape, which JSON does not have (raw string: not bytes)
         "{\"type\":\"subscribe\",\"channel\":\"\xFF\"}",
     };
     for (const auto& frame : frames) {
@@ -70,6 +70,35 @@ TEST_CASE_METHOD(Fixture, "malformed frames get bad_request and the connection s
         // a good frame in between keeps the bad-frame count from closing the connection
         REQUIRE(still_works(a));
     }
+}
+
+TEST_CASE_METHOD(Fixture, "invalid UTF-8 bytes inside a publish's data get bad_request and the connection stays open",
+                 "[hub][bad]") {
+    const auto a = connect();
+    request(a, R"({"type":"subscribe","channel":"a","id":"s"})");
+    REQUIRE(received_of_type(a, "ack").size() == 1);
+    // Real bytes, not escapes: no raw strings here.
+    const std::vector<std::string> bad_data = {
+        "\xC3\x28",          // a lead byte followed by a non-continuation byte
+        "ok\xFF",             // a byte that never appears in UTF-8
+        "\xE2\x82",          // a truncated three-byte sequence
+        "\xC0\xAF",          // an overlong encoding of '/'
+        "\xED\xA0\x80",      // an encoded UTF-16 surrogate
+        "\xF4\x90\x80\x80",  // above U+10FFFF
+    };
+    for (std::size_t i = 0; i < bad_data.size(); ++i) {
+        const std::string frame = std::string("{\"type\":\"publish\",\"channel\":\"a\",\"data\":\"") + bad_data[i] + "\"}";
+        INFO("bad_data[" << i << "]");
+        const auto messages_before = received_of_type(a, "message").size();
+        CHECK(error_code_for(a, frame) == "bad_request");
+        CHECK(received_of_type(a, "message").size() == messages_before);  // nothing was published
+        REQUIRE(still_works(a));
+    }
+    // The same frame with valid bytes is published.
+    request(a, std::string("{\"type\":\"publish\",\"channel\":\"a\",\"data\":\"\xC3\xA9\"}"));
+    const auto messages = received_of_type(a, "message");
+    REQUIRE(messages.size() == 1);
+    CHECK(string_field(messages.back(), "data") == "\xC3\xA9");
 }
 
 TEST_CASE_METHOD(Fixture, "the id of a bad request is echoed when it can be read", "[hub][bad]") {
