@@ -168,14 +168,88 @@ TEST_CASE("a frame over max_message_bytes closes with 1009", "[transport][e2e][l
     WebsocketppTransportConfig tc = ephemeral_port();
     tc.max_message_bytes = 1024;
     HubConfig hc = quiet_hub();
-    hc.max_message_bytes = 1024;
+    hc.max_message_bytes = 1024 * 1024;  // far above: only the transport can refuse 2000 bytes
     WsServer<> server(hc, tc);
     server.start();
     TestClients clients;
     auto c = clients.open(server.port());
     REQUIRE(c->wait_connected() == ClientConn::State::open);
+    REQUIRE(c->next_of_type("welcome"));
+    const auto messages_before = server.hub.stats().messages_in;
     c->send(R"({"type":"publish","channel":"a","data":")" + std::string(2000, 'x') + R"("})");
     CHECK(c->wait_closed() == 1009);
+    CHECK(server.hub.stats().messages_in == messages_before);  // the hub never saw it
+}
+
+namespace {
+// A masked text frame header that announces `length` payload bytes (64-bit length form).
+std::string frame_header_announcing(std::uint64_t length) {
+    std::string header;
+    header.push_back(static_cast<char>(0x81));        // FIN, text
+    header.push_back(static_cast<char>(0x80 | 127));  // masked, 64-bit length follows
+    for (int shift = 56; shift >= 0; shift -= 8) header.push_back(static_cast<char>((length >> shift) & 0xFF));
+    header.append("\x12\x34\x56\x78", 4);  // masking key
+    return header;
+}
+}  // namespace
+
+TEST_CASE("a frame header announcing 100 MB is refused with 1009 before any payload arrives",
+          "[transport][e2e][limits]") {
+    WebsocketppTransportConfig tc = ephemeral_port();
+    tc.max_message_bytes = 64 * 1024;
+    HubConfig hc = quiet_hub();
+    hc.max_message_bytes = 64 * 1024;
+    WsServer<> server(hc, tc);
+    server.start();
+    RawWsClient raw(server.port());
+    REQUIRE(raw.upgraded());
+    const auto welcome = raw.read_frame();
+    REQUIRE(welcome);
+    CHECK(welcome->opcode == 0x1);
+    // The header only: not one byte of the payload ever follows.
+    raw.send_raw(frame_header_announcing(100ull * 1024 * 1024));
+    std::optional<RawWsClient::Frame> close;
+    while (auto frame = raw.read_frame()) {
+        if (frame->opcode == 0x8) {
+            close = frame;
+            break;
+        }
+    }
+    REQUIRE(close);
+    CHECK(close->close_code() == 1009);
+}
+
+TEST_CASE("a client's ping is answered with a pong carrying its payload", "[transport][e2e][ping]") {
+    WebsocketppTransportConfig tc = ephemeral_port();
+    tc.ping_interval = std::chrono::milliseconds(0);  // no server pings in the way
+    WsServer<> server(quiet_hub(), tc);
+    server.start();
+    RawWsClient raw(server.port());
+    REQUIRE(raw.upgraded());
+    for (const std::string payload : {"are-you-there", "", "second"}) {
+        INFO("ping payload: '" << payload << "'");
+        raw.send_ping(payload);
+        std::optional<RawWsClient::Frame> pong;
+        while (auto frame = raw.read_frame()) {
+            REQUIRE(frame->opcode != 0x8);  // not closed
+            if (frame->opcode == 0xA) {
+                pong = frame;
+                break;
+            }
+        }
+        REQUIRE(pong);
+        CHECK(pong->payload == payload);
+    }
+    // And the connection still carries requests.
+    raw.send_text(R"({"type":"subscribe","channel":"a","id":1})");
+    std::optional<RawWsClient::Frame> ack;
+    while (auto frame = raw.read_frame()) {
+        if (frame->opcode == 0x1 && frame_type(frame->payload) == "ack") {
+            ack = frame;
+            break;
+        }
+    }
+    CHECK(ack);
 }
 
 TEST_CASE("handshakes: origin allowlist 403, auth hook 401/403, unknown path 404, plain HTTP", "[transport][e2e]") {
