@@ -5,8 +5,12 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 #include <random>
 #include <set>
+#include <string_view>
+#include <system_error>
 
 #include "support/json_reader.hpp"
 #include "support/memory_transport.hpp"
@@ -239,4 +243,187 @@ TEST_CASE("a bad URL is refused at construction with a clear message", "[redis][
     RedisPubSubConfig config;
     config.url = "http://nope";
     CHECK_THROWS_WITH(RedisPubSub(io.get_executor(), config), Catch::Contains("bad Redis URL"));
+}
+
+namespace {
+
+long long unsubscribe_calls(const RedisServer& redis) {
+    const auto stats = redis.info_field("commandstats", "cmdstat_unsubscribe");  // "calls=N,usec=..."
+    if (stats.empty()) return 0;
+    return std::stoll(stats.substr(6, stats.find(',') - 6));
+}
+
+// A RedisPubSub on its own (no hub), up, with its health channel's SUBSCRIBE
+// already counted by Redis, so that later counts see only the test's commands.
+void wait_up_and_counted(asio::io_context& io, RedisPubSub& pubsub, const RedisServer& redis,
+                         const std::string& health_channel) {
+    REQUIRE(run_until(io, [&] { return pubsub.state() == PubSubState::up; }));
+    REQUIRE(run_until(io, [&] { return !redis.cli_list("PUBSUB", "CHANNELS", health_channel).empty(); }));
+}
+
+}  // namespace
+
+TEST_CASE("an unsubscribe in the same tick as its subscribe sends nothing, and the subscribe hears an error",
+          "[redis][pubsub]") {
+    RedisServer redis;
+    asio::io_context io;
+    RedisPubSubConfig config = fast_config(redis);
+    config.health_channel = "t:health:same-tick";
+    RedisPubSub pubsub(io.get_executor(), config);
+    wait_up_and_counted(io, pubsub, redis, config.health_channel);
+    const long long subscribes_before = subscribe_calls(redis);
+    const long long unsubscribes_before = unsubscribe_calls(redis);
+    const auto stats_before = pubsub.stats();
+
+    std::optional<std::error_code> subscribed, unsubscribed;
+    pubsub.subscribe("t:ch:a", [&](std::error_code ec) { subscribed = ec; });
+    pubsub.unsubscribe("t:ch:a", [&](std::error_code ec) { unsubscribed = ec; });
+    CHECK_FALSE(subscribed.has_value());  // never from inside the call
+    CHECK_FALSE(unsubscribed.has_value());
+    REQUIRE(run_until(io, [&] { return subscribed && unsubscribed; }));
+    CHECK(*subscribed == std::errc::operation_canceled);  // success would mean subscribed
+    CHECK_FALSE(*unsubscribed);
+
+    // A later subscribe on the same connection: once it is confirmed, Redis
+    // has processed anything sent before it.
+    std::optional<std::error_code> other;
+    pubsub.subscribe("t:ch:b", [&](std::error_code ec) { other = ec; });
+    REQUIRE(run_until(io, [&] { return other.has_value(); }));
+    CHECK_FALSE(*other);
+    CHECK(subscribe_calls(redis) - subscribes_before == 1);  // t:ch:b's only
+    CHECK(unsubscribe_calls(redis) - unsubscribes_before == 0);
+    CHECK(pubsub.stats().subscribe_commands - stats_before.subscribe_commands == 1);
+    CHECK(pubsub.stats().unsubscribe_commands - stats_before.unsubscribe_commands == 0);
+    CHECK(channels_in_redis(redis) == std::set<std::string>{"t:ch:b"});
+    CHECK(pubsub.stats().channels == 1);
+
+    // t:ch:a is not half-known: a fresh subscribe to it works.
+    subscribed.reset();
+    pubsub.subscribe("t:ch:a", [&](std::error_code ec) { subscribed = ec; });
+    REQUIRE(run_until(io, [&] { return subscribed.has_value(); }));
+    CHECK_FALSE(*subscribed);
+    CHECK(channels_in_redis(redis) == std::set<std::string>{"t:ch:a", "t:ch:b"});
+}
+
+TEST_CASE("an unsubscribe after the SUBSCRIBE went out: the subscribe hears an error, Redis ends unsubscribed",
+          "[redis][pubsub]") {
+    RedisServer redis;
+    asio::io_context io;
+    RedisPubSubConfig config = fast_config(redis);
+    config.health_channel = "t:health:sent";
+    // Redis is frozen for a moment below: no timeout may fire meanwhile.
+    config.command_timeout = 20000ms;
+    config.health_check_timeout = 20000ms;
+    RedisPubSub pubsub(io.get_executor(), config);
+    wait_up_and_counted(io, pubsub, redis, config.health_channel);
+    const auto stats_before = pubsub.stats();
+
+    // Frozen, Redis cannot confirm: the subscribe stays unconfirmed after its SUBSCRIBE is sent.
+    redis.stop_process();
+    std::optional<std::error_code> subscribed, unsubscribed;
+    pubsub.subscribe("t:ch:a", [&](std::error_code ec) { subscribed = ec; });
+    REQUIRE(run_until(io, [&] { return pubsub.stats().subscribe_commands == stats_before.subscribe_commands + 1; }));
+    pubsub.unsubscribe("t:ch:a", [&](std::error_code ec) { unsubscribed = ec; });
+    REQUIRE(run_until(io, [&] { return subscribed.has_value(); }));
+    CHECK(*subscribed == std::errc::operation_canceled);
+    CHECK_FALSE(unsubscribed.has_value());  // that one needs Redis's confirmation
+
+    redis.cont_process();
+    REQUIRE(run_until(io, [&] { return unsubscribed.has_value(); }));
+    CHECK_FALSE(*unsubscribed);
+    CHECK(pubsub.state() == PubSubState::up);
+    CHECK(channels_in_redis(redis).empty());
+    CHECK(pubsub.stats().channels == 0);
+    CHECK(pubsub.stats().unsubscribe_commands == stats_before.unsubscribe_commands + 1);
+}
+
+TEST_CASE("95 channels asked for in one tick go out as exactly 10 SUBSCRIBE commands of at most 10",
+          "[redis][pubsub]") {
+    RedisServer redis;
+    asio::io_context io;
+    RedisPubSubConfig config = fast_config(redis);
+    config.health_channel = "t:health:batches";
+    config.max_channels_per_command = 10;
+    RedisPubSub pubsub(io.get_executor(), config);
+    wait_up_and_counted(io, pubsub, redis, config.health_channel);
+    const long long subscribes_before = subscribe_calls(redis);
+
+    std::set<std::string> wanted;
+    int ok = 0;
+    int failed = 0;
+    for (int i = 0; i < 95; ++i) {
+        const std::string topic = "t:ch:" + std::to_string(i);
+        wanted.insert(topic);
+        pubsub.subscribe(topic, [&](std::error_code ec) { ++(ec ? failed : ok); });
+    }
+    REQUIRE(run_until(io, [&] { return ok + failed == 95; }));
+    CHECK(failed == 0);
+    CHECK(subscribe_calls(redis) - subscribes_before == 10);
+    CHECK(channels_in_redis(redis) == wanted);
+    CHECK(pubsub.stats().channels == 95);
+}
+
+// Destroying a RedisPubSub must leave nothing behind that runs into freed
+// memory: each case destroys it with one kind of operation pending, then lets
+// the io_context run what the destruction cancelled (ASan and TSan builds run
+// this too).
+TEST_CASE("a RedisPubSub destroyed with its reconnect timer, resolver or health timer pending is clean",
+          "[redis][pubsub][lifetime]") {
+    constexpr int iterations = 200;
+    asio::io_context io;
+    const auto drain = [&io] {
+        settle(io);
+        io.restart();
+        io.run_for(2ms);  // short and bounded: whatever the cancellations posted
+        settle(io);
+    };
+
+    SECTION("reconnect timer pending (nothing listens on the port)") {
+        const int port = RedisServer::free_port();
+        for (int i = 0; i < iterations; ++i) {
+            RedisPubSubConfig config;
+            config.url = "redis://127.0.0.1:" + std::to_string(port);
+            config.reconnect_initial_delay = 1000ms;  // surely still pending when destroyed
+            config.reconnect_max_delay = 1000ms;
+            int failures = 0;
+            auto pubsub = std::make_unique<RedisPubSub>(
+                io.get_executor(), config, [&failures](LogLevel, std::string_view line) {
+                    if (line.find("cannot connect") != std::string_view::npos) ++failures;
+                });
+            // The failure's log line comes from go_down, which arms the reconnect timer.
+            REQUIRE(run_until(io, [&] { return failures > 0; }));
+            CHECK(pubsub->state() == PubSubState::down);
+            pubsub.reset();
+            drain();
+        }
+    }
+
+    SECTION("resolver pending (a host name)") {
+        const int port = RedisServer::free_port();
+        for (int i = 0; i < iterations; ++i) {
+            RedisPubSubConfig config;
+            config.url = "redis://localhost:" + std::to_string(port);
+            auto pubsub = std::make_unique<RedisPubSub>(io.get_executor(), config);
+            io.restart();
+            io.poll_one();  // the posted connect(): it starts the asynchronous resolve
+            pubsub.reset();
+            drain();
+        }
+    }
+
+    SECTION("health timer pending (connected)") {
+        RedisServer redis;
+        int published = 0;  // outlives every RedisPubSub: a late completion may still come
+        for (int i = 0; i < iterations; ++i) {
+            RedisPubSubConfig config = fast_config(redis);
+            config.health_check_interval = 1000ms;
+            auto pubsub = std::make_unique<RedisPubSub>(io.get_executor(), config);
+            // Up: the health timer is armed in the same handler.
+            REQUIRE(run_until(io, [&] { return pubsub->state() == PubSubState::up; }));
+            if (i % 2 == 0) pubsub->publish("t:ch:x", "1", [&published](std::error_code) { ++published; });  // a reply pending too
+            pubsub.reset();
+            drain();
+        }
+        CHECK(redis.cli("PING") == "PONG");  // the server is still fine
+    }
 }

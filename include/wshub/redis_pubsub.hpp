@@ -23,6 +23,11 @@
 // kept), unsubscribe succeeds (the channel is simply not restored), publish
 // fails at once with error::unavailable.
 //
+// An unsubscribe of a topic whose subscribe is not confirmed yet cancels that
+// subscribe: its callers hear std::errc::operation_canceled (not subscribed).
+// When the SUBSCRIBE was still queued for this tick, nothing at all is sent to
+// Redis for the topic and the unsubscribe completes at once.
+//
 // Thread safety: every member must be called from the executor given to the
 // constructor (pass the hub's io_context executor and run that io_context on
 // one thread, or give it a strand); handlers run on that executor.
@@ -140,8 +145,14 @@ public:
 
     void subscribe(const std::string& topic, Completion done) {
         if (state_ != PubSubState::up) return complete(std::move(done), error::unavailable);
-        auto& entry = topics_[topic];
+        const auto [it, inserted] = topics_.try_emplace(topic);
+        auto& entry = it->second;
         if (entry.phase == Phase::subscribed) return complete(std::move(done), {});
+        if (!inserted && entry.phase == Phase::subscribing) {
+            // Already asked for (queued or sent): one SUBSCRIBE answers every caller.
+            entry.waiters.push_back(std::move(done));
+            return;
+        }
         entry.phase = Phase::subscribing;
         entry.waiters.push_back(std::move(done));
         to_subscribe_.push_back(topic);
@@ -156,6 +167,21 @@ public:
             fail_waiters(it->second, error::unavailable);
             topics_.erase(it);
             return complete(std::move(done), {});
+        }
+        if (it->second.phase == Phase::subscribing) {
+            // The subscribe is cancelled before it was confirmed: its callers
+            // hear an error (success would mean subscribed), never success.
+            for (auto& w : it->second.waiters) complete(std::move(w), cancelled());
+            it->second.waiters.clear();
+            const auto queued = std::find(to_subscribe_.begin(), to_subscribe_.end(), topic);
+            if (queued != to_subscribe_.end()) {
+                // Not sent yet: nothing to undo in Redis, nothing to send.
+                to_subscribe_.erase(queued);
+                topics_.erase(it);
+                return complete(std::move(done), {});
+            }
+            // The SUBSCRIBE is out: the UNSUBSCRIBE below follows it, and its
+            // confirmation (ignored in phase unsubscribing) changes nothing.
         }
         if (it->second.phase == Phase::restoring) restore_done(topic);  // no longer waited for
         if (it->second.phase == Phase::subscribed) --stats_.channels;
@@ -231,6 +257,9 @@ private:
     void complete(Completion done, std::error_code ec) {
         if (done) asio::post(executor_, [done = std::move(done), ec] { done(ec); });
     }
+
+    // What a subscribe's callers hear when an unsubscribe overtook it.
+    static std::error_code cancelled() { return std::make_error_code(std::errc::operation_canceled); }
 
     void fail_waiters(Topic& topic, error code) {
         for (auto& w : topic.waiters) complete(std::move(w), make_error_code(code));
