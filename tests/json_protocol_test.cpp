@@ -530,15 +530,23 @@ TEST_CASE("encode: subscribe_ack with and without a history position", "[json_pr
           R"({"type":"ack","id":2,"recovered":true,"offset":0,"epoch":"e"})");
 }
 
-TEST_CASE("encode: presence_ack lists the members", "[json_protocol]") {
-    CHECK(JsonProtocol::presence_ack("3", {}) == R"({"type":"ack","id":3,"members":[]})");
-    const std::vector<std::string> members = {"a", "b\"c", "\xC3\xA9", std::string("nul\0", 4)};
+TEST_CASE("encode: presence_ack lists the members and their users", "[json_protocol]") {
+    CHECK(JsonProtocol::presence_ack("3", {}) == R"({"type":"ack","id":3,"members":[],"users":{}})");
+    const std::vector<wshub::PresenceMember> members = {
+        {"a", "alice"}, {"b\"c", ""}, {"\xC3\xA9", "\xC3\xA9t\xC3\xA9"}, {std::string("nul\0", 4), "x\ny"}};
     const auto doc = parse(JsonProtocol::presence_ack("\"p\"", members));
     CHECK(str(doc["id"]) == "p");
     const auto& list = doc["members"];
     REQUIRE(list.IsArray());
     REQUIRE(list.Size() == members.size());
-    for (rapidjson::SizeType i = 0; i < list.Size(); ++i) CHECK(str(list[i]) == members[i]);
+    for (rapidjson::SizeType i = 0; i < list.Size(); ++i) CHECK(str(list[i]) == members[i].connection);
+    const auto& users = doc["users"];
+    REQUIRE(users.IsObject());
+    CHECK(users.MemberCount() == 3);  // the anonymous one is left out
+    CHECK(str(users["a"]) == "alice");
+    CHECK(str(users["\xC3\xA9"]) == "\xC3\xA9t\xC3\xA9");
+    CHECK(str(users[rapidjson::Value(std::string("nul\0", 4).c_str(), 4)]) == "x\ny");
+    CHECK_FALSE(users.HasMember("b\"c"));
 }
 
 TEST_CASE("encode: error frames map every error to its protocol code", "[json_protocol]") {
@@ -579,6 +587,8 @@ TEST_CASE("encode: message with and without offset, direct, gap, join and leave"
     CHECK(JsonProtocol::gap("news") == R"({"type":"gap","channel":"news"})");
     CHECK(JsonProtocol::join("lobby", "c-2") == R"({"type":"join","channel":"lobby","connection":"c-2"})");
     CHECK(JsonProtocol::leave("lobby", "c-2") == R"({"type":"leave","channel":"lobby","connection":"c-2"})");
+    CHECK(JsonProtocol::join("lobby", "c-2", "bob") ==
+          R"({"type":"join","channel":"lobby","connection":"c-2","user":"bob"})");
 
     const auto doc = parse(JsonProtocol::message("a:b", R"({"x":[1,{"y":null}]})", 12, "ep"));
     CHECK(str(doc["channel"]) == "a:b");
@@ -609,8 +619,8 @@ TEST_CASE("encode: strings are escaped correctly in every frame", "[json_protoco
     check_round_trip(JsonProtocol::message(tricky, "0", 1, tricky), {"channel", "epoch"});
     check_round_trip(JsonProtocol::direct(tricky, "0"), {"from"});
     check_round_trip(JsonProtocol::gap(tricky), {"channel"});
-    check_round_trip(JsonProtocol::join(tricky, tricky), {"channel", "connection"});
-    check_round_trip(JsonProtocol::leave(tricky, tricky), {"channel", "connection"});
+    check_round_trip(JsonProtocol::join(tricky, tricky, tricky), {"channel", "connection", "user"});
+    check_round_trip(JsonProtocol::leave(tricky, tricky, tricky), {"channel", "connection", "user"});
 
     // Control characters use the short escapes where JSON has them.
     CHECK(JsonProtocol::gap("\b\f\n\r\t\x01") == R"({"type":"gap","channel":"\b\f\n\r\t\u0001"})");

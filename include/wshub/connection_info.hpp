@@ -20,4 +20,10 @@ struct ConnectionInfo {
     std::string remote_address;                 // "ip:port" of the peer, for logs
 };
 
+// One member of a presence channel: a connection, and its user when it has one.
+struct PresenceMember {
+    std::string connection;  // public id
+    std::string user;        // empty for anonymous
+};
+
 }  // namespace wshub

@@ -15,6 +15,10 @@
 //                struct MyPolicies : wshub::DefaultPolicies {
 //                    using slow_client = wshub::DropAndGap;
 //                };
+//              Its `registry` (default NoRegistry: one instance) says where
+//              connections are known; with wshub::ConnectionRegistry, pass the
+//              registry to the constructor and direct messages, presence and
+//              crash cleanup work across instances (registry_concept.hpp).
 //
 // Threading: all hub state lives on one strand of the executor given to the
 // constructor. Every entry point (transport and PubSub handlers, shutdown,
@@ -40,6 +44,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -53,6 +58,7 @@
 #include "wshub/connection_info.hpp"
 #include "wshub/detail/channel_name.hpp"
 #include "wshub/detail/envelope.hpp"
+#include "wshub/detail/registry_keys.hpp"
 #include "wshub/detail/subscription_tracker.hpp"
 #include "wshub/detail/token_bucket.hpp"
 #include "wshub/detail/topics.hpp"
@@ -63,6 +69,7 @@
 #include "wshub/json_protocol.hpp"
 #include "wshub/logger.hpp"
 #include "wshub/pubsub_concept.hpp"
+#include "wshub/registry_concept.hpp"
 #include "wshub/request.hpp"
 #include "wshub/slow_client_policy.hpp"
 #include "wshub/transport_concept.hpp"
@@ -75,6 +82,7 @@ struct DefaultPolicies {
     using slow_client = CloseSlowClients;   // evict with 4008 past the queue limits
     using authorizer = AllowAll;            // everyone may do everything
     using logger = NullLogger;              // silent
+    using registry = NoRegistry;            // one instance: no cross-instance registry
 };
 
 // WebSocket close codes the hub uses (docs/protocol.md).
@@ -91,27 +99,40 @@ template <class Transport, class PubSub, class Policies = DefaultPolicies>
 class Hub {
     static_assert(check_transport<Transport>(), "see the static_assert above for the missing Transport member");
     static_assert(check_pubsub<PubSub>(), "see the static_assert above for the missing PubSub member");
+    static_assert(check_registry<typename Policies::registry>(),
+                  "see the static_assert above for the missing Registry member");
 
 public:
     using protocol = typename Policies::protocol;
     using slow_client_policy = typename Policies::slow_client;
     using authorizer_type = typename Policies::authorizer;
     using logger_type = typename Policies::logger;
+    using registry_type = typename Policies::registry;
     using executor_type = asio::strand<asio::any_io_executor>;
     using clock = std::chrono::steady_clock;
 
+    // A hub without a cross-instance registry (Policies::registry is NoRegistry).
     // Throws std::invalid_argument for an invalid instance id or prefix (setup misuse).
     Hub(asio::any_io_executor executor, Transport& transport, PubSub& pubsub, HubConfig config = {},
         authorizer_type authorizer = {}, logger_type logger = {})
+        : Hub(std::move(executor), transport, pubsub, no_registry(), std::move(config), std::move(authorizer),
+              std::move(logger)) {}
+
+    // A hub with a registry, which must outlive it and be driven by the same
+    // executor (strand). Throws std::invalid_argument like the other constructor.
+    Hub(asio::any_io_executor executor, Transport& transport, PubSub& pubsub, registry_type& registry,
+        HubConfig config = {}, authorizer_type authorizer = {}, logger_type logger = {})
         : strand_(asio::make_strand(std::move(executor))),
           transport_(transport),
           pubsub_(pubsub),
+          registry_(registry),
           config_(std::move(config)),
           authorizer_(std::move(authorizer)),
           logger_(std::move(logger)),
           batch_timer_(strand_),
           deadline_timer_(strand_),
-          drain_timer_(strand_) {
+          drain_timer_(strand_),
+          inbox_timer_(strand_) {
         if (config_.instance_id.empty()) config_.instance_id = random_instance_id();
         if (!detail::is_valid_instance_id(config_.instance_id)) {
             throw std::invalid_argument("wshub: HubConfig::instance_id must be 1..64 bytes of A-Z a-z 0-9 _ . -");
@@ -141,6 +162,11 @@ public:
             [this](std::vector<std::string> topics) {
                 asio::post(strand_, [this, topics = std::move(topics)] { on_pubsub_resubscribed(topics); });
             },
+        });
+        inbox_topic_ = detail::registry_keys::inbox(config_.prefix, config_.instance_id);
+        asio::post(strand_, [this] {
+            registry_.start(config_.instance_id, config_.prefix);
+            subscribe_inbox();
         });
     }
 
@@ -177,6 +203,33 @@ public:
         });
     }
 
+    // Sends raw JSON `data` as a `direct` frame to one connection (public id),
+    // on whatever instance it lives (through the registry), as a client `send`
+    // would, with `from` as the frame's sender. Thread-safe. done(ec) on the
+    // strand: error::not_found (unknown, closed, or its instance is dead),
+    // error::unavailable (the registry cannot tell), or success.
+    void send_to_connection(std::string to, std::string data, std::string from = "server", Completion done = {}) {
+        asio::post(strand_, [this, to = std::move(to), data = std::move(data), from = std::move(from),
+                             done = std::move(done)]() mutable {
+            route_direct(to, data, from, [this, done = std::move(done)](std::error_code ec) mutable {
+                if (done) asio::post(strand_, [done = std::move(done), ec] { done(ec); });
+            });
+        });
+    }
+
+    // Sends raw JSON `data` as a `direct` frame to every connection of `user`
+    // (the user id the authentication hook gave), on every instance.
+    // Thread-safe. done(ec) on the strand: error::not_found when the user has
+    // no connection anywhere, error::unavailable, or success.
+    void send_to_user(std::string user, std::string data, std::string from = "server", Completion done = {}) {
+        asio::post(strand_, [this, user = std::move(user), data = std::move(data), from = std::move(from),
+                             done = std::move(done)]() mutable {
+            route_to_user(user, data, from, [this, done = std::move(done)](std::error_code ec) mutable {
+                if (done) asio::post(strand_, [done = std::move(done), ec] { done(ec); });
+            });
+        });
+    }
+
     HubStats stats() const noexcept { return counters_.snapshot(); }
     bool draining() const noexcept { return counters_.draining.load(std::memory_order_relaxed); }
     const std::string& instance_id() const noexcept { return config_.instance_id; }
@@ -205,11 +258,13 @@ private:
     };
 
     struct Connection {
-        Connection(ConnectionId id_, ConnectionInfo info_, const HubConfig& config)
+        Connection(ConnectionId id_, std::string public_id_, ConnectionInfo info_, const HubConfig& config)
             : id(id_),
+              public_id(std::move(public_id_)),
               info(std::move(info_)),
               budget(config.publish_rate_per_second, config.publish_burst, clock::now()) {}
         ConnectionId id;
+        std::string public_id;  // "<instance>-<id>": what clients and the registry know it by
         ConnectionInfo info;
         std::vector<Membership> memberships;
         std::size_t bad_frames_in_row = 0;
@@ -230,6 +285,7 @@ private:
         std::vector<Connection*> members;
         detail::SubscriptionTracker tracker;
         std::vector<PendingAck> pending;  // subscribers waiting for the PubSub subscription
+        bool presence = false;            // join/leave events and presence queries are on for it
     };
 
     enum class Phase : std::uint8_t { running, closing_connections, finishing, stopped };
@@ -264,9 +320,12 @@ private:
             log(LogLevel::error, [&] { return "transport reused connection id " + std::to_string(id); });
             return;
         }
-        it->second = std::make_unique<Connection>(id, std::move(info), config_);
+        it->second = std::make_unique<Connection>(id, public_id(id), std::move(info), config_);
+        Connection& conn = *it->second;
         detail::HubCounters::add(counters_.connections);
-        send(*it->second, make_frame(protocol::welcome(public_id(id), config_.instance_id)));
+        if (!conn.info.user_id.empty()) users_[conn.info.user_id].push_back(id);
+        registry_.add_connection(conn.public_id, conn.info);
+        send(conn, make_frame(protocol::welcome(conn.public_id, config_.instance_id)));
     }
 
     void on_close(ConnectionId id) {
@@ -403,24 +462,75 @@ private:
                          });
     }
 
+    // `to` is a connection id, or "user:<user id>" for every connection of a user.
     void handle_send(Connection& conn, const ClientRequest& request) {
         if (!conn.budget.try_take(clock::now())) {
             return bad_frame(conn, error::rate_limited, "sending too fast", request.id);
         }
         conn.bad_frames_in_row = 0;
         if (!allowed(conn, request.id, [&] { return authorizer_.can_send(conn.info, request.to); })) return;
-        // Without a connection registry only this instance's connections can be reached.
-        Connection* target = nullptr;
-        if (const auto parsed = detail::parse_connection_id(request.to);
-            parsed && parsed->instance == config_.instance_id) {
+        auto reply = [this, id = conn.id, raw_id = std::string(request.id)](std::error_code ec) {
+            asio::post(strand_, [this, id, raw_id, ec] {
+                const auto it = connections_.find(id);
+                if (it == connections_.end()) return;
+                if (!ec) return reply_ack(*it->second, raw_id);
+                if (ec == make_error_code(error::not_found)) {
+                    return reply_error(*it->second, raw_id, error::not_found, "no such connection");
+                }
+                reply_error(*it->second, raw_id, error::unavailable, "connection registry unreachable, not sent");
+            });
+        };
+        constexpr std::string_view user_prefix = "user:";
+        const std::string_view to = request.to;
+        if (to.compare(0, user_prefix.size(), user_prefix) == 0) {
+            route_to_user(std::string(to.substr(user_prefix.size())), request.data, conn.public_id, std::move(reply));
+        } else {
+            route_direct(request.to, request.data, conn.public_id, std::move(reply));
+        }
+    }
+
+    // A direct message to one connection: delivered here when it is local,
+    // else one PUBLISH to the inbox of the instance that holds it.
+    void route_direct(const std::string& to, std::string_view data, const std::string& from, Completion done) {
+        const auto parsed = detail::parse_connection_id(to);
+        if (parsed && parsed->instance == config_.instance_id) {
             const auto it = connections_.find(parsed->number);
-            if (it != connections_.end() && !it->second->closing) target = it->second.get();
+            if (it == connections_.end() || it->second->closing) return done(make_error_code(error::not_found));
+            send(*it->second, make_frame(protocol::direct(from, data), FrameKind::direct));
+            return done({});
         }
-        if (target == nullptr) {
-            return reply_error(conn, request.id, error::not_found, "no such connection");
+        if (!parsed || !registry_type::distributed) return done(make_error_code(error::not_found));
+        detail::HubCounters::add(counters_.directs_routed);
+        registry_.send_to_connection(to, detail::encode_direct(detail::DirectTarget::connection, from, to, data),
+                                     std::move(done));
+    }
+
+    // A direct message to every connection of a user: this instance's
+    // connections at once, the others through their instances' inboxes.
+    void route_to_user(const std::string& user, std::string_view data, const std::string& from, Completion done) {
+        const std::size_t local = deliver_to_user(user, make_frame(protocol::direct(from, data), FrameKind::direct));
+        if (user.empty() || !registry_type::distributed) {
+            return done(local > 0 ? std::error_code{} : make_error_code(error::not_found));
         }
-        send(*target, make_frame(protocol::direct(public_id(conn.id), request.data), FrameKind::direct));
-        reply_ack(conn, request.id);
+        detail::HubCounters::add(counters_.directs_routed);
+        registry_.send_to_user(user, detail::encode_direct(detail::DirectTarget::user, from, user, data),
+                               [local, done = std::move(done)](std::error_code ec, std::size_t reached) {
+                                   if (local + reached > 0) return done({});
+                                   done(ec ? ec : make_error_code(error::not_found));
+                               });
+    }
+
+    std::size_t deliver_to_user(const std::string& user, const SharedFrame& frame) {
+        const auto it = users_.find(user);
+        if (it == users_.end()) return 0;
+        std::size_t delivered = 0;
+        for (ConnectionId id : it->second) {
+            const auto conn = connections_.find(id);
+            if (conn == connections_.end() || conn->second->closing) continue;
+            send(*conn->second, frame);
+            ++delivered;
+        }
+        return delivered;
     }
 
     void handle_presence(Connection& conn, const ClientRequest& request) {
@@ -428,7 +538,31 @@ private:
             return bad_frame(conn, error::invalid_channel, "invalid channel name", request.id);
         }
         conn.bad_frames_in_row = 0;
-        reply_error(conn, request.id, error::not_found, "presence is not enabled for this channel");
+        if (!config_.presence_enabled(request.channel)) {
+            return reply_error(conn, request.id, error::not_found, "presence is not enabled for this channel");
+        }
+        // Who may subscribe to a channel may see who is in it.
+        if (!allowed(conn, request.id, [&] { return authorizer_.can_subscribe(conn.info, request.channel); })) return;
+        if (request.id.empty()) return;  // nobody would read the answer
+        if constexpr (!registry_type::distributed) {
+            std::vector<PresenceMember> members;
+            if (const auto it = channels_.find(request.channel); it != channels_.end()) {
+                for (const Connection* member : it->second->members) {
+                    members.push_back(PresenceMember{member->public_id, member->info.user_id});
+                }
+            }
+            send(conn, make_frame(protocol::presence_ack(request.id, members)));
+        } else {
+            registry_.presence_members(request.channel, [this, id = conn.id, raw_id = std::string(request.id)](
+                                                            std::error_code ec, std::vector<PresenceMember> members) {
+                asio::post(strand_, [this, id, raw_id, ec, members = std::move(members)] {
+                    const auto it = connections_.find(id);
+                    if (it == connections_.end()) return;
+                    if (ec) return reply_error(*it->second, raw_id, error::unavailable, "connection registry unreachable");
+                    send(*it->second, make_frame(protocol::presence_ack(raw_id, members)));
+                });
+            });
+        }
     }
 
     // Asks the authorizer; a throwing authorizer is a bug of the application,
@@ -594,6 +728,7 @@ private:
             slot = std::make_unique<Channel>();
             slot->name = name;
             slot->topic = detail::channel_topic(config_.prefix, name);
+            slot->presence = config_.presence_enabled(name);
             detail::HubCounters::add(counters_.channels);
         }
         return *slot;
@@ -603,6 +738,22 @@ private:
         conn.memberships.push_back(Membership{&channel, channel.members.size()});
         channel.members.push_back(&conn);
         detail::HubCounters::add(counters_.subscriptions);
+        if (channel.presence) announce_presence(conn, channel, true);
+    }
+
+    // Presence: the registry records the member (for queries from any
+    // instance) and every subscriber of the channel, on every instance, hears
+    // join/leave through the channel's own PubSub topic. While the PubSub is
+    // down the event is lost; the subscribers get `gap` after the reconnect
+    // and should ask for the members again.
+    void announce_presence(Connection& conn, Channel& channel, bool join) {
+        if (join) {
+            registry_.presence_add(channel.name, conn.public_id);
+        } else {
+            registry_.presence_remove(channel.name, conn.public_id);
+        }
+        if (!pubsub_up()) return;
+        pubsub_.publish(channel.topic, detail::encode_presence_event(join, conn.public_id, conn.info.user_id), {});
     }
 
     // Removes conn from channel. May destroy the channel: do not use it afterwards.
@@ -622,6 +773,7 @@ private:
         *mine = conn.memberships.back();
         conn.memberships.pop_back();
         detail::HubCounters::sub(counters_.subscriptions);
+        if (channel.presence) announce_presence(conn, channel, false);
         if (channel.members.empty()) {
             issue(channel, channel.tracker.set_wanted(false));
             erase_if_settled(channel);
@@ -633,6 +785,15 @@ private:
         while (!conn.memberships.empty()) {
             remove_member(conn, *conn.memberships.back().channel);
         }
+        if (!conn.info.user_id.empty()) {
+            const auto user = users_.find(conn.info.user_id);
+            if (user != users_.end()) {
+                auto& ids = user->second;
+                ids.erase(std::remove(ids.begin(), ids.end(), conn.id), ids.end());
+                if (ids.empty()) users_.erase(user);
+            }
+        }
+        registry_.remove_connection(conn.public_id);
         connections_.erase(it);
         detail::HubCounters::sub(counters_.connections);
     }
@@ -721,10 +882,14 @@ private:
 
     // Fan-out: one encoding, one shared buffer, every local subscriber.
     void on_pubsub_message(const std::string& topic, const std::string& payload) {
+        if (topic == inbox_topic_) return on_inbox(payload);
         const auto name = detail::channel_of_topic(config_.prefix, topic);
         if (!name) return;
         const auto it = channels_.find(std::string(*name));
         if (it == channels_.end() || !it->second->tracker.active()) return;  // late message after unsubscribe
+        if (payload.compare(0, detail::presence_magic.size(), detail::presence_magic) == 0) {
+            return on_presence_event(*it->second, payload);
+        }
         const auto envelope = detail::decode_envelope(payload);
         if (!envelope) {
             log(LogLevel::warn, [&] { return "ignoring a malformed message on topic '" + topic + "'"; });
@@ -737,10 +902,72 @@ private:
         for (Connection* conn : channel.members) send(*conn, frame, &channel.name);
     }
 
+    void on_presence_event(Channel& channel, const std::string& payload) {
+        const auto event = detail::decode_presence_event(payload);
+        if (!event) {
+            log(LogLevel::warn, [&] { return "ignoring a malformed presence event on '" + channel.name + "'"; });
+            return;
+        }
+        const SharedFrame frame =
+            make_frame(event->join ? protocol::join(channel.name, event->connection, event->user)
+                                   : protocol::leave(channel.name, event->connection, event->user));
+        for (Connection* conn : channel.members) send(*conn, frame);
+    }
+
+    // A direct message another instance routed here through the registry.
+    void on_inbox(const std::string& payload) {
+        const auto envelope = detail::decode_direct(payload);
+        if (!envelope) {
+            log(LogLevel::warn, [] { return std::string("ignoring a malformed message in this instance's inbox"); });
+            return;
+        }
+        detail::HubCounters::add(counters_.directs_received);
+        const SharedFrame frame = make_frame(protocol::direct(envelope->from, envelope->data), FrameKind::direct);
+        if (envelope->kind == detail::DirectTarget::user) {
+            deliver_to_user(std::string(envelope->target), frame);
+            return;
+        }
+        const auto parsed = detail::parse_connection_id(envelope->target);
+        if (!parsed || parsed->instance != config_.instance_id) return;
+        const auto it = connections_.find(parsed->number);
+        if (it != connections_.end()) send(*it->second, frame);  // closed meanwhile: nobody left to tell
+    }
+
+    // The inbox (<prefix>inbox:<instance>) is how direct messages reach this
+    // instance; with a distributed registry it stays subscribed for the hub's
+    // whole life. A failed subscribe is retried when the PubSub is up again,
+    // or after inbox_retry_interval.
+    void subscribe_inbox() {
+        if (!registry_type::distributed || inbox_ != InboxState::none || phase_ != Phase::running) return;
+        inbox_ = InboxState::subscribing;
+        pubsub_.subscribe(inbox_topic_, [this](std::error_code ec) {
+            asio::post(strand_, [this, ec] {
+                if (!ec) {
+                    inbox_ = InboxState::subscribed;
+                    if (phase_ != Phase::running) unsubscribe_inbox();
+                    return;
+                }
+                inbox_ = InboxState::none;
+                inbox_timer_.expires_after(inbox_retry_interval);
+                inbox_timer_.async_wait([this](std::error_code timer) {
+                    if (!timer) subscribe_inbox();
+                });
+            });
+        });
+    }
+
+    void unsubscribe_inbox() {
+        inbox_timer_.cancel();
+        if (inbox_ != InboxState::subscribed) return;
+        inbox_ = InboxState::none;
+        pubsub_.unsubscribe(inbox_topic_, {});
+    }
+
     void on_pubsub_state(PubSubState state) {
         const bool up = state == PubSubState::up;
         if (up == pubsub_up()) return;
         counters_.pubsub_up.store(up, std::memory_order_relaxed);
+        if (up) subscribe_inbox();
         log(up ? LogLevel::info : LogLevel::warn,
             [&] { return up ? std::string("pubsub is up") : std::string("pubsub is down; publishes fail fast"); });
     }
@@ -841,6 +1068,23 @@ private:
         log(LogLevel::info, [&] {
             return "shutdown: waiting for " + std::to_string(channels_.size()) + " channels to unsubscribe";
         });
+        // Every connection is gone, so the registry holds nothing of ours but
+        // the heartbeat and the indexes: remove them (the inbox goes first, so
+        // nothing is routed here any more).
+        unsubscribe_inbox();
+        registry_.close([this](std::error_code ec) {
+            asio::post(strand_, [this, ec] {
+                if (ec) {
+                    log(LogLevel::warn, [&] {
+                        return "shutdown: registry entries not removed (" + ec.message() + "); they expire by TTL";
+                    });
+                } else {
+                    log(LogLevel::info, [] { return std::string("shutdown: registry entries removed"); });
+                }
+                registry_closed_ = true;
+                check_finished();
+            });
+        });
         if (deadline_timer_.expiry() <= clock::now()) {
             // The connection deadline is spent; give the unsubscribes one more period.
             deadline_timer_.expires_after(config_.shutdown_timeout);
@@ -852,7 +1096,7 @@ private:
     }
 
     void check_finished() {
-        if (phase_ == Phase::finishing && channels_.empty()) finish_shutdown();
+        if (phase_ == Phase::finishing && channels_.empty() && registry_closed_) finish_shutdown();
     }
 
     void finish_shutdown() {
@@ -860,6 +1104,7 @@ private:
         deadline_timer_.cancel();
         batch_timer_.cancel();
         drain_timer_.cancel();
+        inbox_timer_.cancel();
         const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - shutdown_started_);
         log(LogLevel::info, [&] { return "shutdown: complete in " + std::to_string(took.count()) + " ms"; });
         notify_shutdown_waiters();
@@ -871,9 +1116,21 @@ private:
         for (auto& done : waiters) asio::post(strand_, std::move(done));
     }
 
+    static registry_type& no_registry() {
+        static_assert(std::is_same_v<registry_type, NoRegistry>,
+                      "wshub: this Hub's Policies::registry is a real registry: pass it to the constructor, "
+                      "Hub(executor, transport, pubsub, registry, config, ...)");
+        static NoRegistry none;  // stateless: one serves every hub
+        return none;
+    }
+
+    enum class InboxState : std::uint8_t { none, subscribing, subscribed };
+    static constexpr std::chrono::seconds inbox_retry_interval{1};
+
     executor_type strand_;
     Transport& transport_;
     PubSub& pubsub_;
+    registry_type& registry_;
     HubConfig config_;
     authorizer_type authorizer_;
     logger_type logger_;
@@ -881,6 +1138,11 @@ private:
 
     std::unordered_map<ConnectionId, std::unique_ptr<Connection>> connections_;
     std::unordered_map<std::string, std::unique_ptr<Channel>> channels_;
+    std::unordered_map<std::string, std::vector<ConnectionId>> users_;  // user id -> its local connections
+
+    std::string inbox_topic_;
+    InboxState inbox_ = InboxState::none;
+    bool registry_closed_ = false;
 
     std::vector<ConnectionId> owed_gaps_;  // connections with dropped messages, checked by drain_timer_
     bool drain_timer_armed_ = false;
@@ -892,6 +1154,7 @@ private:
     asio::steady_timer batch_timer_;
     asio::steady_timer deadline_timer_;
     asio::steady_timer drain_timer_;
+    asio::steady_timer inbox_timer_;
 };
 
 }  // namespace wshub

@@ -8,7 +8,10 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace wshub {
 
@@ -68,6 +71,24 @@ struct HubConfig {
 
     // Pause between two shutdown batches. Default: 50 ms.
     std::chrono::milliseconds shutdown_batch_interval{50};
+
+    // Channels with presence (join/leave events to their subscribers, and the
+    // `presence` request): those whose name starts with one of these prefixes;
+    // "" enables every channel. Presence costs a publish per join and leave
+    // and, with a ConnectionRegistry, Redis writes per member. Default: none.
+    std::vector<std::string> presence_prefixes;
+
+    // When set, decides instead of presence_prefixes. Called on the hub's
+    // strand; must be cheap and must not throw. Default: empty.
+    std::function<bool(std::string_view channel)> presence_filter;
+
+    bool presence_enabled(std::string_view channel) const {
+        if (presence_filter) return presence_filter(channel);
+        for (const auto& prefix : presence_prefixes) {
+            if (channel.compare(0, prefix.size(), prefix) == 0) return true;
+        }
+        return false;
+    }
 };
 
 }  // namespace wshub

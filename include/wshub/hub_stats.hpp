@@ -28,6 +28,8 @@ struct HubStats {
     std::uint64_t bad_frames = 0;      // frames answered with bad_request/invalid_channel/rate_limited, total
     std::uint64_t pubsub_subscribes = 0;    // PubSub subscribe calls made, total
     std::uint64_t pubsub_unsubscribes = 0;  // PubSub unsubscribe calls made, total
+    std::uint64_t directs_routed = 0;  // direct messages handed to the registry for another instance, total
+    std::uint64_t directs_received = 0;  // direct messages that arrived in this instance's inbox, total
     bool pubsub_up = true;             // the PubSub's last reported state
     bool draining = false;             // graceful shutdown has started
 };
@@ -39,7 +41,7 @@ struct HubCounters {
     using counter = std::atomic<std::uint64_t>;
     counter connections{0}, subscriptions{0}, channels{0}, messages_in{0}, messages_out{0}, bytes_out{0},
         publishes{0}, evictions{0}, dropped_messages{0}, gaps_sent{0}, bad_frames{0}, pubsub_subscribes{0},
-        pubsub_unsubscribes{0};
+        pubsub_unsubscribes{0}, directs_routed{0}, directs_received{0};
     std::atomic<bool> pubsub_up{true}, draining{false};
 
     static void add(counter& c, std::uint64_t n = 1) noexcept { c.fetch_add(n, std::memory_order_relaxed); }
@@ -61,6 +63,8 @@ struct HubCounters {
         s.bad_frames = r(bad_frames);
         s.pubsub_subscribes = r(pubsub_subscribes);
         s.pubsub_unsubscribes = r(pubsub_unsubscribes);
+        s.directs_routed = r(directs_routed);
+        s.directs_received = r(directs_received);
         s.pubsub_up = pubsub_up.load(std::memory_order_relaxed);
         s.draining = draining.load(std::memory_order_relaxed);
         return s;

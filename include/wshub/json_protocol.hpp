@@ -22,15 +22,16 @@
 //         static std::string ack(std::string_view raw_id);
 //         static std::string subscribe_ack(std::string_view raw_id, bool recovered,
 //                                          std::optional<std::uint64_t> offset, std::string_view epoch);
-//         static std::string presence_ack(std::string_view raw_id, const std::vector<std::string>& members);
+//         static std::string presence_ack(std::string_view raw_id, const std::vector<PresenceMember>& members);
 //         static std::string error_frame(std::string_view raw_id, error code, std::string_view message);
 //         static std::string message(std::string_view channel, std::string_view raw_data);
 //         static std::string message(std::string_view channel, std::string_view raw_data,
 //                                    std::uint64_t offset, std::string_view epoch);
 //         static std::string direct(std::string_view from, std::string_view raw_data);
 //         static std::string gap(std::string_view channel);
-//         static std::string join(std::string_view channel, std::string_view connection);
-//         static std::string leave(std::string_view channel, std::string_view connection);
+//         // user: the connection's user id; empty for anonymous (then left out).
+//         static std::string join(std::string_view channel, std::string_view connection, std::string_view user);
+//         static std::string leave(std::string_view channel, std::string_view connection, std::string_view user);
 //     };
 //
 // JsonProtocol implements Protocol for JSON text frames.
@@ -60,6 +61,7 @@
 #include <rapidjson/allocators.h>
 #include <rapidjson/writer.h>
 
+#include "wshub/connection_info.hpp"
 #include "wshub/detail/json_scanner.hpp"
 #include "wshub/detail/utf8.hpp"
 #include "wshub/error.hpp"
@@ -111,6 +113,10 @@ public:
 
     // Keys are our own ASCII literals; they need no check.
     void key(std::string_view name) { writer_.Key(name.data(), size_of(name)); }
+
+    // A key that is not ours (a connection id used as a map key): escaped and
+    // made valid UTF-8 like any string (RapidJSON writes keys as strings).
+    void key_string(std::string_view text) { string(text); }
 
     // Writes `text` as a JSON string. A string that is not valid UTF-8 (a bug or
     // a misconfigured name upstream) gets U+FFFD for its bad bytes rather than
@@ -345,17 +351,28 @@ public:
         return out;
     }
 
-    static std::string presence_ack(std::string_view raw_id, const std::vector<std::string>& members) {
-        std::size_t size = 40 + raw_id.size();
-        for (const auto& m : members) size += m.size() + 3;
+    // {"type":"ack","id":..,"members":["conn",..],"users":{"conn":"user",..}}:
+    // members lists connection ids (the protocol's contract); users maps the
+    // ones that have a user id to it (anonymous connections are left out).
+    static std::string presence_ack(std::string_view raw_id, const std::vector<PresenceMember>& members) {
+        std::size_t size = 52 + raw_id.size();
+        for (const auto& m : members) size += 2 * m.connection.size() + m.user.size() + 8;
         std::string out;
         detail::FrameWriter w(out);
         w.reserve(size);
         start_ack(w, raw_id);
         w.key("members");
         w.start_array();
-        for (const auto& m : members) w.string(m);
+        for (const auto& m : members) w.string(m.connection);
         w.end_array();
+        w.key("users");
+        w.start_object();
+        for (const auto& m : members) {
+            if (m.user.empty()) continue;
+            w.key_string(m.connection);
+            w.string(m.user);
+        }
+        w.end_object();
         w.end_object();
         return out;
     }
@@ -439,12 +456,12 @@ public:
         return out;
     }
 
-    static std::string join(std::string_view channel, std::string_view connection) {
-        return presence_event("join", channel, connection);
+    static std::string join(std::string_view channel, std::string_view connection, std::string_view user = {}) {
+        return presence_event("join", channel, connection, user);
     }
 
-    static std::string leave(std::string_view channel, std::string_view connection) {
-        return presence_event("leave", channel, connection);
+    static std::string leave(std::string_view channel, std::string_view connection, std::string_view user = {}) {
+        return presence_event("leave", channel, connection, user);
     }
 
 private:
@@ -602,10 +619,11 @@ private:
         w.raw(raw_data);
     }
 
-    static std::string presence_event(std::string_view type, std::string_view channel, std::string_view connection) {
+    static std::string presence_event(std::string_view type, std::string_view channel, std::string_view connection,
+                                      std::string_view user) {
         std::string out;
         detail::FrameWriter w(out);
-        w.reserve(48 + channel.size() + connection.size());
+        w.reserve(60 + channel.size() + connection.size() + user.size());
         w.start_object();
         w.key("type");
         w.string(type);
@@ -613,6 +631,10 @@ private:
         w.string(channel);
         w.key("connection");
         w.string(connection);
+        if (!user.empty()) {
+            w.key("user");
+            w.string(user);
+        }
         w.end_object();
         return out;
     }

@@ -37,6 +37,9 @@ inline std::string format_prometheus(const HubStats& s, std::string_view instanc
     metric("wshub_pubsub_subscribes_total", "counter", "Subscribe calls made to the PubSub.", s.pubsub_subscribes);
     metric("wshub_pubsub_unsubscribes_total", "counter", "Unsubscribe calls made to the PubSub.",
            s.pubsub_unsubscribes);
+    metric("wshub_directs_routed_total", "counter", "Direct messages sent on to another instance.", s.directs_routed);
+    metric("wshub_directs_received_total", "counter", "Direct messages received from another instance.",
+           s.directs_received);
     metric("wshub_pubsub_up", "gauge", "1 while the PubSub backend is reachable.", s.pubsub_up ? 1 : 0);
     metric("wshub_draining", "gauge", "1 once graceful shutdown has started.", s.draining ? 1 : 0);
     return out;
