@@ -1,12 +1,14 @@
-// The Transport and PubSub concepts: every shipped implementation satisfies
+// The Transport, PubSub and Registry concepts: every shipped implementation satisfies
 // them, and a type missing a member is rejected (here by the traits; the
 // compile-fail tests in tests/compile_fail/ prove the static_assert messages).
 #include <catch2/catch.hpp>
 
 #include "support/fake_pubsub.hpp"
 #include "support/memory_transport.hpp"
+#include "wshub/connection_registry.hpp"
 #include "wshub/local_pubsub.hpp"
 #include "wshub/pubsub_concept.hpp"
+#include "wshub/registry_concept.hpp"
 #include "wshub/redis_pubsub.hpp"
 #include "wshub/transport_concept.hpp"
 #include "wshub/websocketpp_transport.hpp"
@@ -59,7 +61,32 @@ struct NoState {
     void publish(const std::string&, std::string, Completion) {}
 };
 
+// A registry without presence queries.
+struct NoPresenceMembers {
+    static constexpr bool distributed = true;
+    void start(const std::string&, const std::string&) {}
+    void add_connection(const std::string&, const ConnectionInfo&) {}
+    void remove_connection(const std::string&) {}
+    void lookup(const std::string&, LookupHandler) {}
+    void send_to_connection(const std::string&, std::string, Completion) {}
+    void send_to_user(const std::string&, std::string, DeliveryHandler) {}
+    void presence_add(const std::string&, const std::string&) {}
+    void presence_remove(const std::string&, const std::string&) {}
+    void close(Completion) {}
+};
+
 }  // namespace
+
+TEST_CASE("shipped registries satisfy the Registry concept", "[concepts]") {
+    STATIC_REQUIRE(is_registry_v<NoRegistry>);
+    STATIC_REQUIRE(check_registry<NoRegistry>());
+    STATIC_REQUIRE(is_registry_v<ConnectionRegistry>);
+    STATIC_REQUIRE(check_registry<ConnectionRegistry>());
+    STATIC_REQUIRE_FALSE(is_registry_v<NoPresenceMembers>);
+    STATIC_REQUIRE_FALSE(detail::has_presence_members<NoPresenceMembers>::value);
+    STATIC_REQUIRE_FALSE(is_registry_v<LocalPubSub>);
+    STATIC_REQUIRE_FALSE(is_registry_v<int>);
+}
 
 TEST_CASE("shipped transports satisfy the Transport concept", "[concepts]") {
     STATIC_REQUIRE(is_transport_v<test::MemoryTransport>);

@@ -123,7 +123,7 @@ TEST_CASE_METHOD(Local, "direct send reaches exactly the target; unknown targets
     CHECK(string_field(last(a), "code") == "not_found");
 }
 
-TEST_CASE_METHOD(Local, "presence without a registry says it is not enabled", "[hub][presence]") {
+TEST_CASE_METHOD(Local, "presence on a channel it is not enabled for answers not_found", "[hub][presence]") {
     const auto a = connect();
     request(a, R"({"type":"presence","channel":"room","id":1})");
     CHECK(string_field(last(a), "code") == "not_found");
