@@ -13,6 +13,14 @@
 //     clients are closed with 1001 in batches, the process exits 0; a second
 //     signal forces the exit.
 //
+// Who is who: the page connects to /ws?name=<name>, and the authentication
+// hook below takes that name as the connection's user id. That is NOT
+// authentication (anyone may claim any name); a real server checks a token
+// there. With the user id, `/msg <name> text` on the page reaches every
+// connection of that name, and each room (channel "room:<room>", presence on)
+// lists its members with join/leave events. With --redis, a ConnectionRegistry
+// makes both work across instances and cleans up after a crashed instance.
+//
 // Threads: the io_context runs on --threads threads (default 1); the hub
 // keeps its state on one strand either way. For more cores, run more
 // processes on other ports (or one port with SO_REUSEPORT) and --redis: Redis
@@ -27,6 +35,9 @@
 #include <CLI/CLI.hpp>
 
 #include <csignal>
+#include <memory>
+#include <optional>
+#include <string_view>
 #include <type_traits>
 
 #include <unistd.h>
@@ -36,11 +47,13 @@
 #include <vector>
 
 #include "web_assets.hpp"
+#include "wshub/connection_registry.hpp"
 #include "wshub/hub.hpp"
 #include "wshub/local_pubsub.hpp"
 #include "wshub/logger.hpp"
 #include "wshub/prometheus.hpp"
 #include "wshub/redis_pubsub.hpp"
+#include "wshub/registry_concept.hpp"
 #include "wshub/websocketpp_transport.hpp"
 
 namespace {
@@ -63,15 +76,25 @@ struct Options {
     int threads = 1;
     double publish_rate = 100;
     double publish_burst = 200;
+    long heartbeat_interval_ms = 10'000;
+    long registry_ttl_ms = 30'000;
+    long janitor_interval_ms = 10'000;
 };
 
-struct ClosePolicies : wshub::DefaultPolicies {
-    using slow_client = wshub::CloseSlowClients;
+// The channels of the page's rooms; presence is on for them.
+constexpr std::string_view room_prefix = "room:";
+
+// Over Redis the hub gets a ConnectionRegistry; on the in-process PubSub
+// everything is on this instance and NoRegistry answers from the hub's state.
+template <class PubSub>
+using RegistryFor =
+    std::conditional_t<std::is_same_v<PubSub, wshub::RedisPubSub>, wshub::ConnectionRegistry, wshub::NoRegistry>;
+
+template <class SlowClient, class PubSub>
+struct ChatPolicies : wshub::DefaultPolicies {
+    using slow_client = SlowClient;
     using logger = wshub::StderrLogger;
-};
-struct DropPolicies : wshub::DefaultPolicies {
-    using slow_client = wshub::DropAndGap;
-    using logger = wshub::StderrLogger;
+    using registry = RegistryFor<PubSub>;
 };
 
 wshub::LogLevel parse_level(const std::string& name) {
@@ -92,6 +115,86 @@ std::string content_type_of(std::string_view name) {
     if (ends_with(".svg")) return "image/svg+xml";
     if (ends_with(".png")) return "image/png";
     return "application/octet-stream";
+}
+
+// "%41b+c" -> "Ab c"; nullopt for a broken escape.
+std::optional<std::string> percent_decode(std::string_view in) {
+    std::string out;
+    out.reserve(in.size());
+    const auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        if (in[i] == '+') {
+            out.push_back(' ');
+        } else if (in[i] != '%') {
+            out.push_back(in[i]);
+        } else {
+            if (i + 2 >= in.size()) return std::nullopt;  // "%4" at the end
+            const int high = hex(in[i + 1]);
+            const int low = hex(in[i + 2]);
+            if (high < 0 || low < 0) return std::nullopt;
+            out.push_back(static_cast<char>(high * 16 + low));
+            i += 2;
+        }
+    }
+    return out;
+}
+
+// The page's display name, from /ws?name=...: 1..128 bytes (the page allows
+// 32 characters), no control bytes, no surrounding spaces. Anything else
+// connects anonymously (no user id).
+std::string chat_name_of(const wshub::HttpRequest& request) {
+    const auto decoded = percent_decode(request.query_param("name"));
+    if (!decoded || decoded->empty() || decoded->size() > 128) return {};
+    for (unsigned char c : *decoded) {
+        if (c < 0x20 || c == 0x7f) return {};
+    }
+    if (decoded->front() == ' ' || decoded->back() == ' ') return {};
+    return *decoded;
+}
+
+// Registry counters and the deployment's connection counts for /metrics
+// (nothing without a ConnectionRegistry).
+template <class Registry>
+std::string registry_metrics(const Registry& registry, const std::string& instance) {
+    if constexpr (std::is_same_v<Registry, wshub::ConnectionRegistry>) {
+        const auto s = registry.stats();
+        const auto cluster = registry.cluster_stats();
+        const std::string label = "{instance=\"" + instance + "\"}";
+        std::string out;
+        const auto metric = [&](const char* name, const char* type, const char* help, std::uint64_t value) {
+            out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" + name + label +
+                   " " + std::to_string(value) + "\n";
+        };
+        metric("wshub_registry_up", "gauge", "1 while the registry's Redis link is up.", s.up ? 1 : 0);
+        metric("wshub_registry_heartbeats_total", "counter", "Heartbeat rounds written.", s.heartbeats);
+        metric("wshub_registry_janitor_runs_total", "counter", "Janitor rounds that held the lock.", s.janitor_runs);
+        metric("wshub_registry_instances_cleaned_total", "counter", "Dead instances this janitor removed.",
+               s.instances_cleaned);
+        metric("wshub_registry_direct_sent_total", "counter", "Direct messages published to another instance's inbox.",
+               s.direct_sent);
+        if (cluster.known) {
+            metric("wshub_cluster_connections", "gauge", "Connections on every live instance, as the heartbeats show.",
+                   cluster.connections);
+            metric("wshub_cluster_instances", "gauge", "Live instances, as the heartbeats show.",
+                   cluster.instances.size());
+            out += "# HELP wshub_cluster_instance_connections Connections of each live instance.\n"
+                   "# TYPE wshub_cluster_instance_connections gauge\n";
+            for (const auto& [peer, count] : cluster.instances) {
+                out += "wshub_cluster_instance_connections{instance=\"" + instance + "\",peer=\"" + peer + "\"} " +
+                       std::to_string(count) + "\n";
+            }
+        }
+        return out;
+    } else {
+        (void)registry;
+        (void)instance;
+        return {};
+    }
 }
 
 // Redis-specific counters for /metrics (nothing for the in-process PubSub).
@@ -119,9 +222,9 @@ std::string pubsub_metrics(const PubSub& pubsub, const std::string& instance) {
     }
 }
 
-template <class Hub, class PubSub>
+template <class Hub, class PubSub, class Registry>
 wshub::HttpResponse route(const wshub::HttpRequest& request, const Hub& hub, const PubSub& pubsub,
-                          const wshub::WebsocketppTransport& transport) {
+                          const Registry& registry, const wshub::WebsocketppTransport& transport) {
     wshub::HttpResponse response;
     if (request.method != "GET" && request.method != "HEAD") {
         response.status = 405;
@@ -143,6 +246,7 @@ wshub::HttpResponse route(const wshub::HttpRequest& request, const Hub& hub, con
                          "wshub_transport_connections{instance=\"" + hub.instance_id() + "\"} " +
                          std::to_string(transport.connection_count()) + "\n";
         response.body += pubsub_metrics(pubsub, hub.instance_id());
+        response.body += registry_metrics(registry, hub.instance_id());
         return response;
     }
     const std::string_view name = request.path == "/" ? std::string_view("index.html")
@@ -181,8 +285,31 @@ void close_pubsub(PubSub& pubsub) {
     if constexpr (std::is_same_v<PubSub, wshub::RedisPubSub>) pubsub.close();
 }
 
-template <class Policies, class PubSub>
+// A ConnectionRegistry on the same Redis as the PubSub, or NoRegistry.
+template <class Registry>
+std::unique_ptr<Registry> make_registry(const asio::any_io_executor& strand, const Options& options,
+                                        const wshub::StderrLogger& logger) {
+    if constexpr (std::is_same_v<Registry, wshub::ConnectionRegistry>) {
+        wshub::ConnectionRegistryConfig config;
+        config.url = options.redis;
+        config.heartbeat_interval = std::chrono::milliseconds(options.heartbeat_interval_ms);
+        config.ttl = std::chrono::milliseconds(options.registry_ttl_ms);
+        config.janitor_interval = std::chrono::milliseconds(options.janitor_interval_ms);
+        config.address = options.host + ":" + std::to_string(options.port);
+        return std::make_unique<Registry>(strand, config,
+                                          [logger](wshub::LogLevel l, std::string_view line) { logger.log(l, line); });
+    } else {
+        (void)strand;
+        (void)options;
+        (void)logger;
+        return std::make_unique<Registry>();
+    }
+}
+
+template <class SlowClient, class PubSub>
 int serve(const Options& options) {
+    using Policies = ChatPolicies<SlowClient, PubSub>;
+    using Registry = typename Policies::registry;
     const wshub::LogLevel level = parse_level(options.log_level);
     const wshub::StderrLogger logger(level);
 
@@ -203,16 +330,25 @@ int serve(const Options& options) {
     hub_config.shutdown_timeout = std::chrono::milliseconds(options.shutdown_timeout_ms);
     hub_config.publish_rate_per_second = options.publish_rate;
     hub_config.publish_burst = options.publish_burst;
+    hub_config.presence_prefixes = {std::string(room_prefix)};
 
     asio::io_context io;
     wshub::WebsocketppTransport transport(io, transport_config);
     transport.set_log_sink([logger](wshub::LogLevel l, std::string_view line) { logger.log(l, line); });
     transport.set_log_level(level);
+    transport.set_auth_hook([](const wshub::HttpRequest& request) {
+        wshub::ConnectionInfo info;
+        info.user_id = chat_name_of(request);
+        return wshub::AuthDecision::accepted(std::move(info));
+    });
     // The hub and its PubSub share one strand, so --threads > 1 is safe for both.
     const asio::any_io_executor strand = asio::make_strand(io);
     PubSub pubsub = make_pubsub<PubSub>(strand, options, logger);
-    wshub::Hub<wshub::WebsocketppTransport, PubSub, Policies> hub(strand, transport, pubsub, hub_config, {}, logger);
-    transport.set_http_handler([&](const wshub::HttpRequest& request) { return route(request, hub, pubsub, transport); });
+    const std::unique_ptr<Registry> registry = make_registry<Registry>(strand, options, logger);
+    wshub::Hub<wshub::WebsocketppTransport, PubSub, Policies> hub(strand, transport, pubsub, *registry, hub_config, {},
+                                                                  logger);
+    transport.set_http_handler(
+        [&](const wshub::HttpRequest& request) { return route(request, hub, pubsub, *registry, transport); });
 
     if (const auto ec = transport.listen()) {
         logger.log(wshub::LogLevel::error, "cannot listen on " + options.host + ":" +
@@ -294,15 +430,29 @@ int main(int argc, char** argv) {
     app.add_option("--threads", options.threads, "Threads running the event loop")
         ->check(CLI::Range(1, 64))
         ->capture_default_str();
+    app.add_option("--heartbeat-interval", options.heartbeat_interval_ms,
+                   "With --redis: milliseconds between registry heartbeats (TTL refreshes)")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--registry-ttl", options.registry_ttl_ms,
+                   "With --redis: milliseconds an instance's registry entries outlive its last heartbeat; "
+                   "at least 2 x --heartbeat-interval")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+    app.add_option("--janitor-interval", options.janitor_interval_ms,
+                   "With --redis: milliseconds between cleanups of crashed instances' entries")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
     CLI11_PARSE(app, argc, argv);
 
     try {
         const bool drop = options.slow_policy == "drop";
         if (!options.redis.empty()) {
-            return drop ? serve<DropPolicies, wshub::RedisPubSub>(options)
-                        : serve<ClosePolicies, wshub::RedisPubSub>(options);
+            return drop ? serve<wshub::DropAndGap, wshub::RedisPubSub>(options)
+                        : serve<wshub::CloseSlowClients, wshub::RedisPubSub>(options);
         }
-        return drop ? serve<DropPolicies, wshub::LocalPubSub>(options) : serve<ClosePolicies, wshub::LocalPubSub>(options);
+        return drop ? serve<wshub::DropAndGap, wshub::LocalPubSub>(options)
+                    : serve<wshub::CloseSlowClients, wshub::LocalPubSub>(options);
     } catch (const std::exception& e) {
         std::cerr << "chat_server: " << e.what() << '\n';
         return 1;

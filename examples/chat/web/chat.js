@@ -1,6 +1,9 @@
-// The wshub chat page's client: one WebSocket to /ws speaking wshub's JSON
-// protocol (docs/protocol.md). It subscribes to "room:<room>", publishes
-// {"name", "text"} objects there and renders the `message` frames it gets back.
+// The wshub chat page's client: one WebSocket to /ws?name=<name> speaking
+// wshub's JSON protocol (docs/protocol.md). It subscribes to "room:<room>",
+// publishes {"name", "text"} objects there and renders the `message` frames it
+// gets back. The room's member list comes from a `presence` request and the
+// `join`/`leave` events; "/msg <name-or-id> text" sends a direct message (a
+// `send` to "user:<name>", or to a connection id).
 // After any close it reconnects with exponential backoff and full jitter, then
 // subscribes to the current room again. Everything the network brings is shown
 // with textContent, never parsed as HTML.
@@ -21,6 +24,7 @@
     joinForm: $('join-form'), name: $('name'), room: $('room'),
     notices: $('notices'), roomName: $('room-name'), messages: $('messages'),
     sendForm: $('send-form'), text: $('text'), send: $('send'),
+    members: $('members'), memberCount: $('member-count'),
   };
 
   let ws = null;
@@ -31,6 +35,9 @@
   const pending = new Map();    // request id -> what it was, for error notices
   let room = 'lobby';           // the room the user wants to be in
   let joined = null;            // the channel we are subscribed to on this socket
+  let socketName = null;        // the name this socket connected with (its user id)
+  let self = null;              // this socket's connection id
+  const members = new Map();    // connection id -> user name ('' when anonymous), of `joined`
 
   // ---- Helpers ------------------------------------------------------------
   // sanitizeRoom: whitespace becomes "-", other bytes outside the channel
@@ -50,8 +57,9 @@
     return 'guest-' + String(1000 + Math.floor(Math.random() * 9000));
   }
 
-  function wsUrl() {
-    return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
+  function wsUrl(name) {
+    return (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws?name=' +
+      encodeURIComponent(name);
   }
 
   function timeText(date) {
@@ -103,18 +111,109 @@
     return element;
   }
 
-  function renderMessage(data) {
-    // data is whatever a publisher sent: trust none of it.
+  // data is whatever a publisher sent: trust none of it.
+  function nameAndText(data) {
     const valid = data !== null && typeof data === 'object' && !Array.isArray(data);
-    const name = valid && typeof data.name === 'string' ? data.name.slice(0, 64) : '?';
-    const text = valid && typeof data.text === 'string' ? data.text
-      : JSON.stringify(data);
+    return {
+      name: valid && typeof data.name === 'string' ? data.name.slice(0, 64) : '?',
+      text: String(valid && typeof data.text === 'string' ? data.text : JSON.stringify(data)),
+    };
+  }
+
+  function clock() {
     const time = document.createElement('time');
     const now = new Date();
     time.dateTime = now.toISOString();
     time.textContent = timeText(now);
+    return time;
+  }
+
+  function renderMessage(data) {
+    const { name, text } = nameAndText(data);
     const own = name === ui.name.value ? ' own' : '';
-    addLine('message' + own, [time, span('author', name), span('text', String(text))]);
+    addLine('message' + own, [clock(), span('author', name), span('text', text)]);
+  }
+
+  // A direct message to us (from: the sender's connection id) or, with
+  // `to`, one we sent that the server accepted.
+  function renderDirect(data, to) {
+    const { name, text } = nameAndText(data);
+    const label = to ? 'you → ' + to : name + ' → you';
+    addLine('message direct' + (to ? ' own' : ''), [clock(), span('author', label), span('text', text)]);
+  }
+
+  // ---- Members ------------------------------------------------------------
+  function memberLabel(connection) {
+    return members.get(connection) || 'anonymous';
+  }
+
+  function renderMembers() {
+    const sorted = [...members].sort((x, y) => (x[1] || '~').localeCompare(y[1] || '~') || x[0].localeCompare(y[0]));
+    const items = sorted.map(([connection, user]) => {
+      const item = document.createElement('li');
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.className = 'member' + (connection === self ? ' self' : '');
+      button.title = 'Send a direct message (' + connection + ')';
+      button.append(span('member-name', user || 'anonymous'), span('member-id', connection));
+      button.addEventListener('click', () => {
+        ui.text.value = '/msg ' + (user && !user.includes(' ') ? user : connection) + ' ';
+        ui.text.focus();
+      });
+      item.append(button);
+      return item;
+    });
+    ui.members.replaceChildren(...items);
+    ui.memberCount.textContent = String(members.size);
+  }
+
+  function clearMembers() {
+    members.clear();
+    renderMembers();
+  }
+
+  // Asks who is in the room; the answer replaces the list.
+  function askMembers() {
+    const channel = joined;
+    request({ type: 'presence', channel }, 'members of ' + channel, (ack) => {
+      if (joined !== channel || !Array.isArray(ack.members)) return;
+      const users = ack.users && typeof ack.users === 'object' ? ack.users : {};
+      members.clear();
+      for (const connection of ack.members) {
+        const user = users[connection];
+        members.set(String(connection), typeof user === 'string' ? user : '');
+      }
+      renderMembers();
+    });
+  }
+
+  function onPresence(frame) {
+    if (frame.channel !== joined || typeof frame.connection !== 'string') return;
+    const user = typeof frame.user === 'string' ? frame.user : '';
+    if (frame.type === 'join') {
+      const known = members.has(frame.connection);
+      members.set(frame.connection, user);
+      if (!known && frame.connection !== self) systemLine((user || 'someone anonymous') + ' joined');
+    } else if (members.delete(frame.connection)) {
+      systemLine((user || 'someone anonymous') + ' left');
+    }
+    renderMembers();
+  }
+
+  // "/msg <name-or-id> text": a member's connection id goes to that
+  // connection, anything else to every connection of that user name.
+  function sendDirect(line) {
+    const match = /^\/msg\s+(\S+)\s+([\s\S]+)$/.exec(line);
+    if (!match) {
+      notice('warn', 'usage: /msg <name-or-connection-id> message');
+      return null;  // not sent, and the text stays to be fixed
+    }
+    const [, target, text] = match;
+    const isConnection = members.has(target) ||
+      (![...members.values()].includes(target) && /^[A-Za-z0-9_.-]+-\d+$/.test(target));
+    const to = isConnection ? target : 'user:' + target;
+    const frame = { type: 'send', to, data: { name: ui.name.value, text } };
+    return request(frame, 'message to ' + target, () => renderDirect(frame.data, target));
   }
 
   function systemLine(text) {
@@ -127,7 +226,7 @@
   function request(frame, what, onAck) {
     if (!ws || ws.readyState !== WebSocket.OPEN) return false;
     const id = nextId++;
-    pending.set(id, { what, onAck });
+    pending.set(id, { what, onAck });  // onAck(ackFrame)
     ws.send(JSON.stringify(Object.assign({}, frame, { id })));
     return true;
   }
@@ -137,8 +236,11 @@
     if (joined === channel) return;
     if (joined) request({ type: 'unsubscribe', channel: joined }, 'leave ' + joined);
     const name = room;
+    clearMembers();
     if (request({ type: 'subscribe', channel }, 'join ' + channel, () => {
-      if (joined === channel) systemLine('joined ' + name);
+      if (joined !== channel) return;
+      systemLine('joined ' + name);
+      askMembers();
     })) {
       joined = channel;
     }
@@ -158,6 +260,7 @@
         attempt = 0;
         ui.instance.textContent = String(frame.instance);
         ui.connection.textContent = String(frame.connection);
+        self = String(frame.connection);
         setState('connected');
         joined = null;
         subscribe();
@@ -165,10 +268,17 @@
       case 'message':
         if (frame.channel === joined) renderMessage(frame.data);
         break;
+      case 'direct':
+        renderDirect(frame.data);
+        break;
+      case 'join':
+      case 'leave':
+        onPresence(frame);
+        break;
       case 'ack': {
         const answered = pending.get(frame.id);
         pending.delete(frame.id);
-        if (answered && answered.onAck) answered.onAck();
+        if (answered && answered.onAck) answered.onAck(frame);
         break;
       }
       case 'error': {
@@ -183,6 +293,7 @@
         if (frame.channel === joined) {
           notice('warn', 'some messages may have been missed in ' + room);
           systemLine('some messages may have been missed');
+          askMembers();  // joins and leaves may have been missed too
         }
         break;
       default:
@@ -196,10 +307,14 @@
     clearInterval(countdownTimer);
     setState('connecting');
     joined = null;
+    self = null;
     pending.clear();
+    clearMembers();
+    ui.name.value = sanitizeName(ui.name.value);
+    socketName = ui.name.value;
     let socket;
     try {
-      socket = new WebSocket(wsUrl());
+      socket = new WebSocket(wsUrl(socketName));
     } catch (e) {
       setState('closed');
       notice('error', 'cannot open a WebSocket: ' + e.message);
@@ -213,6 +328,8 @@
   function onClose(event) {
     ws = null;
     joined = null;
+    self = null;
+    clearMembers();
     ui.connection.textContent = '–';
     if (event.code === 1001) {
       notice('warn', 'server restarting, reconnecting…');
@@ -250,7 +367,14 @@
     room = sanitizeRoom(ui.room.value);
     ui.room.value = room;
     ui.roomName.textContent = room;
-    if (joined !== CHANNEL_PREFIX + room) {
+    if (ws && ui.name.value !== socketName) {
+      // The name is this connection's user id: a new name needs a new connection.
+      const socket = ws;
+      ws = null;
+      socket.close(1000);
+      ui.messages.replaceChildren();
+      connect();
+    } else if (joined !== CHANNEL_PREFIX + room) {
       ui.messages.replaceChildren();
       subscribe();  // a no-op while disconnected: the welcome subscribes
     }
@@ -266,7 +390,9 @@
     ui.name.value = sanitizeName(ui.name.value);
     const frame = { type: 'publish', channel: CHANNEL_PREFIX + room,
       data: { name: ui.name.value, text } };
-    if (request(frame, 'send')) {
+    const sent = /^\/msg(\s|$)/.test(text) ? sendDirect(text) : request(frame, 'send');
+    if (sent === null) return;
+    if (sent) {
       ui.text.value = '';
     } else {
       notice('warn', 'not connected: message not sent');
