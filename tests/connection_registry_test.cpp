@@ -86,7 +86,7 @@ struct Node {
         info.user_id = user;
         return transport.connect(info);
     }
-    std::string public_id(ConnectionId id) const { return hub.instance_id() + "-" + std::to_string(id); }
+    std::string public_id(ConnectionId id) const { return hub.public_id(id); }
     std::vector<std::string> frames(ConnectionId id, const std::string& type) const {
         return frames_of_type(transport.peer(id).received, type);
     }
@@ -175,11 +175,11 @@ TEST_CASE("lookup tells instance, user and connect time; a closed connection is 
     CHECK(record.instance == "node-a");
     CHECK(record.user == "alice");
     CHECK(record.since_ms > 1'600'000'000'000);
-    CHECK(redis.cli("SISMEMBER", "t:user:alice", id) == "1");
+    CHECK_FALSE(redis.cli("ZSCORE", "t:user:alice", id).empty());
 
     a.transport.disconnect(conn);
     REQUIRE(run_nodes({&a}, [&] { return redis.cli("EXISTS", "t:conn:" + id) == "0"; }));
-    CHECK(redis.cli("SISMEMBER", "t:user:alice", id) == "0");
+    CHECK(redis.cli("ZSCORE", "t:user:alice", id).empty());
     done = false;
     a.registry.lookup(id, [&](std::error_code ec, ConnectionRecord) {
         result = ec;
@@ -199,7 +199,7 @@ TEST_CASE("a send to user:<id> reaches every connection of the user on every ins
     const auto alice_b1 = b.connect("alice");
     const auto alice_b2 = b.connect("alice");
     const auto carol_b = b.connect("carol");
-    REQUIRE(run_nodes({&a, &b}, [&] { return redis.cli("SCARD", "t:user:alice") == "3"; }));
+    REQUIRE(run_nodes({&a, &b}, [&] { return redis.cli("ZCARD", "t:user:alice") == "3"; }));
 
     a.transport.receive(sender, R"({"type":"send","to":"user:alice","data":"hi","id":7})");
     REQUIRE(run_nodes({&a, &b}, [&] {
@@ -375,7 +375,7 @@ TEST_CASE("Redis restarted empty under a live registry: every entry is written a
     redis.restart();  // --save "": it comes back empty
     REQUIRE(run_nodes({&a}, [&] {
         return !redis.cli("GET", key).empty() && redis.cli("ZCARD", "t:presence:room:1") == "1" &&
-               redis.cli("SISMEMBER", "t:user:alice", a.public_id(conn)) == "1" &&
+               !redis.cli("ZSCORE", "t:user:alice", a.public_id(conn)).empty() &&
                redis.cli("EXISTS", "t:instance:node-a") == "1";
     }));
     CHECK(a.registry.stats().reregistrations == reregistrations + 1);
@@ -430,4 +430,74 @@ TEST_CASE("a leftover presence member nobody refreshes is removed by a heartbeat
     CHECK(redis.cli("ZCARD", "t:presence:room:1") == "1");
     CHECK(redis.cli("ZSCORE", "t:presence:room:1", "ghost-7 casper").empty());
     CHECK(a.frames(watcher, "leave").size() == 1);
+}
+
+TEST_CASE("an instance restarted with the same id removes its earlier run's entries at once", "[redis][registry][crash]") {
+    RedisServer redis;
+    Node a(redis, "node-a");
+    auto b = std::make_unique<Node>(redis, "node-b");
+    REQUIRE(all_ready(redis, {&a, b.get()}));
+    const auto watcher = a.connect("alice");
+    a.transport.receive(watcher, R"({"type":"subscribe","channel":"room:1","id":1})");
+    REQUIRE(run_nodes({&a, b.get()}, [&] { return !a.frames(watcher, "ack").empty(); }));
+    const auto old_conn = b->connect("bob");
+    b->transport.receive(old_conn, R"({"type":"subscribe","channel":"room:1","id":1})");
+    const auto old_id = b->public_id(old_conn);
+    REQUIRE(run_nodes({&a, b.get()}, [&] { return redis.cli("ZCARD", "t:presence:room:1") == "2"; }));
+
+    b.reset();  // crash, and at once a new run with the same id: its heartbeat is still alive
+    REQUIRE(redis.cli("EXISTS", "t:instance:node-b") == "1");
+    Node b2(redis, "node-b");
+    REQUIRE(run_nodes({&a, &b2}, [&] { return b2.registry.stats().reregistrations >= 1; }));
+    REQUIRE(run_nodes({&a, &b2}, [&] { return !a.frames(watcher, "leave").empty(); }));
+    CHECK(string_field(a.frames(watcher, "leave").front(), "connection") == old_id);
+    CHECK(redis.cli("EXISTS", "t:conn:" + old_id) == "0");
+    CHECK(redis.cli("ZSCORE", "t:user:bob", old_id).empty());
+    CHECK(redis.cli("ZCARD", "t:presence:room:1") == "1");
+    CHECK(redis.cli("EXISTS", "t:instance:node-b") == "1");  // the new run's heartbeat
+    CHECK(redis.cli("SISMEMBER", "t:instances", "node-b") == "1");
+
+    // The old id reaches nobody, even though the new run's first connection has the same transport number.
+    const auto new_conn = b2.connect("bob");
+    CHECK(b2.public_id(new_conn) != old_id);
+    a.transport.receive(watcher, R"({"type":"send","to":")" + old_id + R"(","data":1,"id":"old"})");
+    REQUIRE(run_nodes({&a, &b2}, [&] { return !a.frames(watcher, "error").empty(); }));
+    CHECK(string_field(a.frames(watcher, "error").back(), "code") == "not_found");
+    CHECK(b2.frames(new_conn, "direct").empty());
+}
+
+TEST_CASE("an instance the janitor took for dead comes back: its entries and its members' join return",
+          "[redis][registry][outage]") {
+    RedisServer redis;
+    Node a(redis, "node-a");
+    Node b(redis, "node-b");
+    REQUIRE(all_ready(redis, {&a, &b}));
+    const auto watcher = a.connect("alice");
+    a.transport.receive(watcher, R"({"type":"subscribe","channel":"room:1","id":1})");
+    REQUIRE(run_nodes({&a, &b}, [&] { return !a.frames(watcher, "ack").empty(); }));
+    const auto member = b.connect("bob");
+    b.transport.receive(member, R"({"type":"subscribe","channel":"room:1","id":1})");
+    REQUIRE(run_nodes({&a, &b}, [&] {
+        for (const auto& join : a.frames(watcher, "join")) {
+            if (string_field(join, "connection") == b.public_id(member)) return true;
+        }
+        return false;
+    }));
+    const auto joins_before = a.frames(watcher, "join").size();
+
+    // b stalls (its loop is not run) for longer than TTL + janitor: a's janitor removes it.
+    REQUIRE(run_nodes({&a}, [&] { return a.registry.stats().instances_cleaned == 1; }));
+    REQUIRE(run_nodes({&a}, [&] { return a.frames(watcher, "leave").size() == 1; }));
+    CHECK(redis.cli("EXISTS", "t:conn:" + b.public_id(member)) == "0");
+
+    // b runs again: its next heartbeat writes everything back and announces the join again.
+    REQUIRE(run_nodes({&a, &b}, [&] {
+        return a.frames(watcher, "join").size() > joins_before &&
+               redis.cli("EXISTS", "t:conn:" + b.public_id(member)) == "1";
+    }));
+    CHECK(string_field(a.frames(watcher, "join").back(), "connection") == b.public_id(member));
+    CHECK(string_field(a.frames(watcher, "join").back(), "user") == "bob");
+    CHECK_FALSE(redis.cli("ZSCORE", "t:presence:room:1", b.public_id(member) + " bob").empty());
+    CHECK_FALSE(redis.cli("ZSCORE", "t:user:bob", b.public_id(member)).empty());
+    CHECK(redis.cli("SISMEMBER", "t:instances", "node-b") == "1");
 }

@@ -191,3 +191,20 @@ TEST_CASE_METHOD(Fake, "malformed and foreign PubSub payloads are ignored", "[hu
     settle(io);
     CHECK(received_of_type(a, "message").size() == 1);
 }
+
+TEST_CASE("a restarted instance (same instance id) never hands out an id of its earlier run", "[hub][direct]") {
+    Local first;
+    const auto old_conn = first.connect();
+    const auto old_id = first.hub.public_id(old_conn);
+    Local second;  // the same instance id "test1", ids from the transport start at 1 again
+    const auto sender = second.connect();
+    const auto new_conn = second.connect();
+    REQUIRE(second.hub.public_id(old_conn) != old_id);
+    CHECK(second.hub.public_id(new_conn) != old_id);
+    CHECK(std::string(parse_frame(second.received(new_conn)[0])["connection"].GetString()) != old_id);
+    // A send to the old id reaches nobody on the new run.
+    second.request(sender, R"({"type":"send","to":")" + old_id + R"(","data":1,"id":1})");
+    CHECK(string_field(second.last(sender), "code") == "not_found");
+    CHECK(second.received_of_type(new_conn, "direct").empty());
+    CHECK(second.received_of_type(sender, "direct").empty());
+}

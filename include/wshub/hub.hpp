@@ -38,6 +38,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <functional>
 #include <memory>
 #include <random>
@@ -245,8 +246,10 @@ public:
     std::size_t channel_count() const noexcept { return channels_.size(); }
     // Strand only: open connections.
     std::size_t connection_count() const noexcept { return connections_.size(); }
-    // Strand only: the public id ("<instance>-<n>") of a local connection.
-    std::string public_id(ConnectionId id) const { return detail::public_connection_id(config_.instance_id, id); }
+    // The public id ("<instance>-<n>") of a local connection. Any thread (pure).
+    std::string public_id(ConnectionId id) const {
+        return detail::public_connection_id(config_.instance_id, id_base_ + id);
+    }
 
 private:
     struct Channel;
@@ -295,6 +298,25 @@ private:
     template <class MakeLine>
     void log(LogLevel level, MakeLine&& make_line) const {
         if (logger_.enabled(level)) logger_.log(level, make_line());
+    }
+
+    // The transport's ids restart at 1 in every process, and an instance
+    // usually keeps its id across restarts: without a per-process base, a
+    // restarted instance would hand an old connection id (still held by
+    // others, in presence lists and `from` fields) to a new client, and a
+    // direct message meant for the old one would reach a stranger. A random
+    // multiple of 10^7 keeps ids short and the runs apart.
+    static std::uint64_t random_id_base() {
+        std::random_device rd;
+        std::uniform_int_distribution<std::uint64_t> base(1, 999'999);
+        return base(rd) * 10'000'000ULL;
+    }
+
+    // The local connection a public id names, if it is one of this instance's.
+    std::optional<ConnectionId> local_connection_of(std::string_view public_id) const {
+        const auto parsed = detail::parse_connection_id(public_id);
+        if (!parsed || parsed->instance != config_.instance_id || parsed->number <= id_base_) return std::nullopt;
+        return parsed->number - id_base_;
     }
 
     static std::string random_instance_id() {
@@ -494,7 +516,9 @@ private:
     void route_direct(const std::string& to, std::string_view data, const std::string& from, Completion done) {
         const auto parsed = detail::parse_connection_id(to);
         if (parsed && parsed->instance == config_.instance_id) {
-            const auto it = connections_.find(parsed->number);
+            // Ours, or an id of an earlier run of this instance: never routed elsewhere.
+            const auto local = local_connection_of(to);
+            const auto it = local ? connections_.find(*local) : connections_.end();
             if (it == connections_.end() || it->second->closing) return done(make_error_code(error::not_found));
             send(*it->second, make_frame(protocol::direct(from, data), FrameKind::direct));
             return done({});
@@ -927,9 +951,9 @@ private:
             deliver_to_user(std::string(envelope->target), frame);
             return;
         }
-        const auto parsed = detail::parse_connection_id(envelope->target);
-        if (!parsed || parsed->instance != config_.instance_id) return;
-        const auto it = connections_.find(parsed->number);
+        const auto local = local_connection_of(envelope->target);
+        if (!local) return;  // an earlier run's connection: gone
+        const auto it = connections_.find(*local);
         if (it != connections_.end()) send(*it->second, frame);  // closed meanwhile: nobody left to tell
     }
 
@@ -1132,6 +1156,7 @@ private:
     PubSub& pubsub_;
     registry_type& registry_;
     HubConfig config_;
+    const std::uint64_t id_base_ = random_id_base();
     authorizer_type authorizer_;
     logger_type logger_;
     detail::HubCounters counters_;
