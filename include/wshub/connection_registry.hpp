@@ -11,19 +11,24 @@
 //
 // What it writes (key layout in detail/registry_keys.hpp and docs/operations.md):
 // per connection a key with a TTL, per instance a heartbeat key with a TTL and
-// an index of its connections and presence entries, per user a set of
-// connections, per presence channel a sorted set whose scores are expiry
-// times. Every key has a TTL that the live instances refresh every
+// an index of its connections and presence entries, per user and per presence
+// channel a sorted set whose scores are expiry times (so entries nobody
+// refreshes stop counting, and are swept, even if no janitor ever sees them). Every key has a TTL that the live instances refresh every
 // heartbeat_interval, in pipelined batches, by writing the entries again: a
 // connection that lives for hours stays registered, and a Redis that restarted
 // empty is refilled by the next heartbeat (at once after a reconnect).
 //
 // A janitor runs on every instance every janitor_interval; a lock in Redis
 // (SET NX PX) lets one of them work at a time. It finds instances whose
-// heartbeat expired, removes their connections, user entries and presence
-// entries, and publishes `leave` for each presence entry it removes. A crash
-// therefore costs at most ttl + janitor_interval of stale entries; presence
-// queries ignore expired entries even before the janitor comes.
+// heartbeat expired and removes their connections, user entries and presence
+// entries in one Lua script that checks, atomically, that the heartbeat is
+// still gone (detail/registry_scripts.hpp); it publishes `leave` for each
+// presence entry it removed. A crash therefore costs at most ttl +
+// janitor_interval of stale entries; lookups, user sends and presence queries
+// ignore a dead instance's entries even before the janitor comes. An instance
+// that comes back after the janitor removed it writes its entries again and
+// announces `join` for its presence members. On its first connection an
+// instance removes what an earlier run with the same id left behind.
 //
 // While Redis is unreachable: lookups, sends and presence queries fail at once
 // with error::unavailable; registrations are kept locally and written when the
@@ -42,6 +47,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -59,6 +65,7 @@
 #include "wshub/detail/envelope.hpp"
 #include "wshub/detail/redis_client.hpp"
 #include "wshub/detail/registry_keys.hpp"
+#include "wshub/detail/registry_scripts.hpp"
 #include "wshub/detail/topics.hpp"
 #include "wshub/error.hpp"
 #include "wshub/logger.hpp"
@@ -144,7 +151,7 @@ public:
         instance_ = instance_id;
         prefix_ = prefix;
         started_ms_ = now_ms();
-        client_.set_handlers([this] { on_up(); }, [this] { stats_.up = false; });
+        client_.set_handlers([this] { on_up(); }, [this] { on_down(); });
         client_.start();
         arm_heartbeat();
         arm_janitor();
@@ -154,14 +161,15 @@ public:
         auto& local = conns_[connection];
         local.user = info.user_id;
         local.since_ms = now_ms();
-        if (!client_.up()) return;  // written by the re-registration when Redis is back
+        if (!writable()) return;  // written by the re-registration when Redis is back
         const auto ttl = ttl_ms();
         cmd({"SET", detail::registry_keys::conn(prefix_, connection), detail::registry_keys::encode_conn(instance_, local.since_ms, local.user), "PX", ttl});
         cmd({"HSET", detail::registry_keys::instance_conns(prefix_, instance_), connection, local.user});
         cmd({"PEXPIRE", detail::registry_keys::instance_conns(prefix_, instance_), index_ttl_ms()});
         if (!local.user.empty()) {
-            cmd({"SADD", detail::registry_keys::user(prefix_, local.user), connection});
-            cmd({"PEXPIRE", detail::registry_keys::user(prefix_, local.user), ttl});
+            const auto key = detail::registry_keys::user(prefix_, local.user);
+            cmd({"ZADD", key, expiry_ms(), connection});
+            cmd({"PEXPIRE", key, ttl});
         }
     }
 
@@ -169,12 +177,13 @@ public:
         const auto it = conns_.find(connection);
         if (it == conns_.end()) return;
         for (const auto& channel : std::vector<std::string>(it->second.presence)) presence_remove(channel, connection);
-        if (client_.up()) {
+        if (writable()) {
             cmd({"DEL", detail::registry_keys::conn(prefix_, connection)});
             cmd({"HDEL", detail::registry_keys::instance_conns(prefix_, instance_), connection});
-            if (!it->second.user.empty()) cmd({"SREM", detail::registry_keys::user(prefix_, it->second.user), connection});
+            if (!it->second.user.empty()) cmd({"ZREM", detail::registry_keys::user(prefix_, it->second.user), connection});
         } else if (removed_while_down_.size() < max_removed_while_down) {
-            // Deleted when Redis is back; past the cap they are left to their TTL.
+            // Deleted when Redis is back; past the cap they are left to their
+            // TTL (the user entry's score expires with it).
             removed_while_down_.emplace_back(it->first, it->second.user);
         }
         conns_.erase(it);
@@ -202,7 +211,9 @@ public:
     }
 
     void send_to_user(const std::string& user, std::string payload, DeliveryHandler done) {
-        client_.command({"SMEMBERS", detail::registry_keys::user(prefix_, user)}, [this, payload = std::move(payload),
+        // Members whose score (expiry) passed belong to dead instances.
+        client_.command({"ZRANGEBYSCORE", detail::registry_keys::user(prefix_, user), std::to_string(now_ms()), "+inf"},
+                        [this, payload = std::move(payload),
                                                                  done = std::move(done)](std::error_code ec,
                                                                                          Reply reply) mutable {
             if (ec || reply == nullptr || reply->type != REDIS_REPLY_ARRAY) {
@@ -226,10 +237,9 @@ public:
         auto& presence = it->second.presence;
         if (std::find(presence.begin(), presence.end(), channel) != presence.end()) return;
         presence.push_back(channel);
-        if (!client_.up()) return;
+        if (!writable()) return;
         const auto member = detail::registry_keys::presence_member(connection, it->second.user);
-        const auto ttl = ttl_ms();
-        cmd({"ZADD", detail::registry_keys::presence(prefix_, channel), std::to_string(now_ms() + config_.ttl.count()), member});
+        cmd({"ZADD", detail::registry_keys::presence(prefix_, channel), expiry_ms(), member});
         cmd({"PEXPIRE", detail::registry_keys::presence(prefix_, channel), index_ttl_ms()});
         cmd({"SADD", detail::registry_keys::instance_presence(prefix_, instance_), detail::registry_keys::presence_entry(channel, member)});
         cmd({"PEXPIRE", detail::registry_keys::instance_presence(prefix_, instance_), index_ttl_ms()});
@@ -242,8 +252,16 @@ public:
         const auto found = std::find(presence.begin(), presence.end(), channel);
         if (found == presence.end()) return;
         presence.erase(found);
-        if (!client_.up()) return;  // the entry expires (its score) and the index with the TTL
         const auto member = detail::registry_keys::presence_member(connection, it->second.user);
+        if (!writable()) {
+            // Removed when Redis is back (the hub announced the leave already,
+            // or, with the PubSub down too, its subscribers get `gap`); past the
+            // cap, the member's score expires and a heartbeat's sweep removes it.
+            if (presence_removed_while_down_.size() < max_removed_while_down) {
+                presence_removed_while_down_.emplace_back(channel, member);
+            }
+            return;
+        }
         cmd({"ZREM", detail::registry_keys::presence(prefix_, channel), member});
         cmd({"SREM", detail::registry_keys::instance_presence(prefix_, instance_), detail::registry_keys::presence_entry(channel, member)});
     }
@@ -272,7 +290,7 @@ public:
         closing_ = true;
         heartbeat_timer_.cancel();
         janitor_timer_.cancel();
-        if (!started_ || !client_.up()) {
+        if (!started_ || !writable()) {
             client_.close();
             return post(std::move(done), make_error_code(error::unavailable));
         }
@@ -281,7 +299,8 @@ public:
                          detail::registry_keys::instance_presence(prefix_, instance_)},
                         [](std::error_code, Reply) {});
         client_.command({"SREM", detail::registry_keys::instances(prefix_), instance_},
-                        [this, done = std::move(done)](std::error_code ec, Reply) {
+                        [this, alive = std::weak_ptr<char>(alive_), done = std::move(done)](std::error_code ec, Reply) {
+                            if (!alive.lock()) return;  // destroyed first: nobody is waiting
                             client_.close();
                             log(LogLevel::info, "registry: removed this instance's entries");
                             if (done) done(ec ? make_error_code(error::unavailable) : std::error_code{});
@@ -318,12 +337,6 @@ private:
         std::string user;
         std::int64_t since_ms = 0;
         std::vector<std::string> presence;  // presence channels this connection is in
-    };
-    // A dead instance's entries, gathered by the janitor before it removes them.
-    struct DeadInstance {
-        std::string id;
-        std::vector<std::pair<std::string, std::string>> conns;  // connection -> user
-        std::vector<std::string> presence;                        // "<channel> <member>"
     };
 
     static detail::RedisClientOptions client_options(const ConnectionRegistryConfig& c) {
@@ -451,18 +464,57 @@ private:
 
     // ---- keeping the entries alive --------------------------------------------------
 
-    // (Re)connected: Redis may have restarted empty, or kept entries of
-    // connections that closed while it was unreachable. Rebuild the indexes
-    // from this instance's own state and write every entry again.
+    // Writes go to Redis only while the link is up and this instance has
+    // taken over its id (see on_up); otherwise they wait in local state.
+    bool writable() const noexcept { return client_.up() && ready_; }
+
+    std::string expiry_ms() const { return std::to_string(now_ms() + config_.ttl.count()); }
+
+    // (Re)connected: Redis may have restarted empty, kept entries of
+    // connections that closed while it was unreachable, or (first time only)
+    // hold what an earlier run of this instance id left behind.
     void on_up() {
         if (closing_) return;
         stats_.up = true;
+        if (took_over_id_) return restore();
+        // First connection: clean up after an earlier run with this id (a
+        // crash and restart). Its connection ids are not ours: the hub numbers
+        // each run apart. Nothing of ours is written before that is done.
+        client_.command({"EVAL", std::string(detail::registry_scripts::clean_instance), "0", prefix_, instance_, "1"},
+                        [this, alive = std::weak_ptr<char>(alive_)](std::error_code ec, Reply reply) {
+                            if (!alive.lock() || ec) return;  // link lost: the next on_up tries again
+                            if (const auto removed = announce_cleaned(instance_, reply); removed && removed->had_beat) {
+                                log(LogLevel::warn, "registry: instance id " + instance_ +
+                                                        " was registered already (a restart within the TTL, or "
+                                                        "another live instance with this id: ids must be unique); "
+                                                        "its entries were removed");
+                            }
+                            took_over_id_ = true;
+                            if (client_.up() && !closing_) restore();
+                        });
+    }
+
+    void on_down() {
+        stats_.up = false;
+        ready_ = false;  // back through on_up's restore()
+        std::lock_guard<std::mutex> lock(cluster_mutex_);
+        cluster_.known = false;  // stale figures would look current
+    }
+
+    // Rebuild this instance's indexes from its own state and write every
+    // entry again; presence members that were gone get their `join` again.
+    void restore() {
+        ready_ = true;
         ++stats_.reregistrations;
         for (const auto& [connection, user] : removed_while_down_) {
             cmd({"DEL", detail::registry_keys::conn(prefix_, connection)});
-            if (!user.empty()) cmd({"SREM", detail::registry_keys::user(prefix_, user), connection});
+            if (!user.empty()) cmd({"ZREM", detail::registry_keys::user(prefix_, user), connection});
         }
         removed_while_down_.clear();
+        for (const auto& [channel, member] : presence_removed_while_down_) {
+            cmd({"ZREM", detail::registry_keys::presence(prefix_, channel), member});
+        }
+        presence_removed_while_down_.clear();
         cmd({"DEL", detail::registry_keys::instance_conns(prefix_, instance_),
              detail::registry_keys::instance_presence(prefix_, instance_)});
         write_everything();
@@ -472,7 +524,7 @@ private:
         heartbeat_timer_.expires_after(config_.heartbeat_interval);
         heartbeat_timer_.async_wait([this, alive = std::weak_ptr<char>(alive_)](std::error_code ec) {
             if (ec || !alive.lock() || closing_) return;
-            if (client_.up()) {
+            if (writable()) {
                 if (client_.pending_commands() > 4 * (conns_.size() + 64)) {
                     log(LogLevel::warn, "registry: Redis is behind; skipping a heartbeat round");
                 } else {
@@ -484,12 +536,14 @@ private:
     }
 
     // Writes the heartbeat and every entry of this instance again, with fresh
-    // TTLs, in pipelined batches; then reads the cluster's heartbeats.
+    // TTLs, pipelined (index fields and set members in batches); sweeps what
+    // expired long ago from the user and presence sets it touches; then reads
+    // the cluster's heartbeats.
     void write_everything() {
         write_error_logged_ = false;
         ++stats_.heartbeats;
         const auto ttl = ttl_ms();
-        const auto expiry = std::to_string(now_ms() + config_.ttl.count());
+        const auto expiry = expiry_ms();
         // The heartbeat before the index entry: the janitor never sees this
         // instance listed without a heartbeat.
         cmd({"SET", detail::registry_keys::instance(prefix_, instance_), detail::registry_keys::encode_heartbeat(conns_.size(), started_ms_, config_.address),
@@ -500,7 +554,8 @@ private:
         const auto conns_key = detail::registry_keys::instance_conns(prefix_, instance_);
         const auto presence_key = detail::registry_keys::instance_presence(prefix_, instance_);
         std::vector<std::string> hset{"HSET", conns_key};
-        std::unordered_map<std::string, std::vector<std::string>> by_channel;  // channel -> ZADD arguments
+        std::unordered_map<std::string, std::vector<std::string>> by_user;  // user -> ZADD arguments
+        std::unordered_set<std::string> presence_channels;
         std::vector<std::string> entries{"SADD", presence_key};
         const auto flush = [&](std::vector<std::string>& args, std::size_t head, bool force) {
             if (args.size() > head && (force || args.size() - head >= 2 * config_.refresh_batch)) {
@@ -514,16 +569,16 @@ private:
             hset.push_back(local.user);
             flush(hset, 2, false);
             if (!local.user.empty()) {
-                cmd({"SADD", detail::registry_keys::user(prefix_, local.user), id});
-                cmd({"PEXPIRE", detail::registry_keys::user(prefix_, local.user), ttl});
+                auto& zadd = by_user[local.user];
+                if (zadd.empty()) zadd = {"ZADD", detail::registry_keys::user(prefix_, local.user)};
+                zadd.push_back(expiry);
+                zadd.push_back(id);
+                flush(zadd, 2, false);
             }
             for (const auto& channel : local.presence) {
                 const auto member = detail::registry_keys::presence_member(id, local.user);
-                auto& zadd = by_channel[channel];
-                if (zadd.empty()) zadd = {"ZADD", detail::registry_keys::presence(prefix_, channel)};
-                zadd.push_back(expiry);
-                zadd.push_back(member);
-                flush(zadd, 2, false);
+                refresh_presence_member(channel, member, expiry, id, local.user);
+                presence_channels.insert(channel);
                 entries.push_back(detail::registry_keys::presence_entry(channel, member));
                 flush(entries, 2, false);
             }
@@ -532,12 +587,42 @@ private:
         cmd({"PEXPIRE", conns_key, index_ttl_ms()});
         flush(entries, 2, true);
         cmd({"PEXPIRE", presence_key, index_ttl_ms()});
-        for (auto& [channel, zadd] : by_channel) {
+        // Expired user entries are dead instances' connections: no one reads them
+        // (send_to_user skips them), so they are simply dropped.
+        const auto expired = "(" + std::to_string(now_ms());
+        for (auto& [user, zadd] : by_user) {
             flush(zadd, 2, true);
+            const auto key = detail::registry_keys::user(prefix_, user);
+            cmd({"PEXPIRE", key, ttl});
+            cmd({"ZREMRANGEBYSCORE", key, "-inf", expired});
+        }
+        for (const auto& channel : presence_channels) {
             cmd({"PEXPIRE", detail::registry_keys::presence(prefix_, channel), index_ttl_ms()});
             sweep_presence(channel);
         }
         read_cluster();
+    }
+
+    // One ZADD per presence member, not batched: a member that was missing (the
+    // janitor took this instance for dead during a long outage, or Redis
+    // restarted empty) is announced with `join` again, so the others' member
+    // lists are right once more.
+    void refresh_presence_member(const std::string& channel, const std::string& member, const std::string& expiry,
+                                 const std::string& connection, const std::string& user) {
+        client_.command({"ZADD", detail::registry_keys::presence(prefix_, channel), expiry, member},
+                        [this, channel, connection, user, alive = std::weak_ptr<char>(alive_)](std::error_code ec,
+                                                                                            Reply reply) {
+                            if (ec || !alive.lock() || reply == nullptr || reply->type != REDIS_REPLY_INTEGER ||
+                                reply->integer == 0) {
+                                return;
+                            }
+                            const auto it = conns_.find(connection);
+                            if (it == conns_.end()) return;  // left meanwhile: its ZREM follows
+                            const auto& now_in = it->second.presence;
+                            if (std::find(now_in.begin(), now_in.end(), channel) == now_in.end()) return;
+                            cmd({"PUBLISH", detail::channel_topic(prefix_, channel),
+                                 detail::encode_presence_event(true, connection, user)});
+                        });
     }
 
     // Members nobody refreshed for longer than the janitor needs are
@@ -559,18 +644,23 @@ private:
     // is not ours, and publishes its `leave`. Several instances may try at
     // once (janitor, sweep): only the one whose ZREM removed it announces.
     void remove_presence_member(const std::string& channel, std::string_view member) {
-        const auto split = detail::registry_keys::split_presence_member(member);
-        if (!split) return;
+        if (!detail::registry_keys::split_presence_member(member)) return;
         client_.command({"ZREM", detail::registry_keys::presence(prefix_, channel), std::string(member)},
-                        [this, channel, connection = std::string(split->connection), user = std::string(split->user),
-                         alive = std::weak_ptr<char>(alive_)](std::error_code ec, Reply reply) {
+                        [this, channel, member = std::string(member), alive = std::weak_ptr<char>(alive_)](
+                            std::error_code ec, Reply reply) {
                             if (ec || !alive.lock() || reply == nullptr || reply->type != REDIS_REPLY_INTEGER ||
                                 reply->integer == 0) {
                                 return;
                             }
-                            cmd({"PUBLISH", detail::channel_topic(prefix_, channel),
-                                 detail::encode_presence_event(false, connection, user)});
+                            announce_leave(channel, member);
                         });
+    }
+
+    void announce_leave(const std::string& channel, std::string_view member) {
+        const auto split = detail::registry_keys::split_presence_member(member);
+        if (!split) return;
+        cmd({"PUBLISH", detail::channel_topic(prefix_, channel),
+             detail::encode_presence_event(false, split->connection, split->user)});
     }
 
     void read_cluster() {
@@ -619,7 +709,7 @@ private:
     }
 
     void janitor() {
-        if (!client_.up() || closing_ || janitor_busy_) return;
+        if (!writable() || closing_ || janitor_busy_) return;
         const auto lock_ms = std::to_string(std::max<std::int64_t>(1000, config_.janitor_interval.count() / 2));
         client_.command({"SET", detail::registry_keys::janitor_lock(prefix_), instance_, "NX", "PX", lock_ms},
                         [this, alive = std::weak_ptr<char>(alive_)](std::error_code ec, Reply reply) {
@@ -655,42 +745,51 @@ private:
         });
     }
 
+    // The script checks again, atomically, that the heartbeat is gone: an
+    // instance that came back since the MGET keeps its entries.
     void clean_instance(const std::string& id) {
-        auto dead = std::make_shared<DeadInstance>();
-        dead->id = id;
-        const auto alive = std::weak_ptr<char>(alive_);
-        client_.command({"HGETALL", detail::registry_keys::instance_conns(prefix_, id)}, [dead, alive](std::error_code ec, Reply reply) {
-            if (ec || !alive.lock() || reply == nullptr || reply->type != REDIS_REPLY_ARRAY) return;
-            for (std::size_t i = 0; i + 1 < reply->elements; i += 2) {
-                dead->conns.emplace_back(string_of(reply->element[i]), string_of(reply->element[i + 1]));
-            }
-        });
-        // Replies come in order: when this one arrives, the HGETALL's has too.
-        client_.command({"SMEMBERS", detail::registry_keys::instance_presence(prefix_, id)},
-                        [this, dead, alive](std::error_code ec, Reply reply) {
-                            if (ec || !alive.lock() || reply == nullptr || reply->type != REDIS_REPLY_ARRAY) return;
-                            for (std::size_t i = 0; i < reply->elements; ++i) {
-                                dead->presence.emplace_back(string_of(reply->element[i]));
-                            }
-                            remove_dead(*dead);
+        client_.command({"EVAL", std::string(detail::registry_scripts::clean_instance), "0", prefix_, id, "0"},
+                        [this, id, alive = std::weak_ptr<char>(alive_)](std::error_code ec, Reply reply) {
+                            if (ec || !alive.lock()) return;
+                            const auto removed = announce_cleaned(id, reply);
+                            if (!removed) return;  // alive after all, or a refused script (logged)
+                            ++stats_.instances_cleaned;
+                            stats_.entries_cleaned += removed->connections + removed->presence;
+                            log(LogLevel::info, "janitor: removed dead instance " + id + ": " +
+                                                    std::to_string(removed->connections) + " connections, " +
+                                                    std::to_string(removed->presence) + " presence entries");
                         });
     }
 
-    void remove_dead(const DeadInstance& dead) {
-        for (const auto& [connection, user] : dead.conns) {
-            cmd({"DEL", detail::registry_keys::conn(prefix_, connection)});
-            if (!user.empty()) cmd({"SREM", detail::registry_keys::user(prefix_, user), connection});
+    struct Cleaned {
+        std::uint64_t connections = 0;
+        std::uint64_t presence = 0;
+        bool had_beat = false;
+    };
+
+    // Reads the cleanup script's reply and announces `leave` for each presence
+    // member it removed; nullopt when it removed nothing (nil reply) or failed.
+    std::optional<Cleaned> announce_cleaned(const std::string& id, Reply reply) {
+        if (reply == nullptr || reply->type == REDIS_REPLY_NIL) return std::nullopt;
+        if (reply->type == REDIS_REPLY_ERROR) {
+            log(LogLevel::warn, "registry: Redis refused the cleanup script for " + id + ": " +
+                                    std::string(reply->str, reply->len));
+            return std::nullopt;
         }
-        for (const auto& entry : dead.presence) {
-            const auto split = detail::registry_keys::split_presence_entry(entry);
-            if (split) remove_presence_member(std::string(split->channel), split->member);
+        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+            reply->element[0]->type != REDIS_REPLY_INTEGER || reply->element[1]->type != REDIS_REPLY_INTEGER ||
+            reply->element[2]->type != REDIS_REPLY_ARRAY) {
+            return std::nullopt;
         }
-        cmd({"DEL", detail::registry_keys::instance_conns(prefix_, dead.id), detail::registry_keys::instance_presence(prefix_, dead.id)});
-        cmd({"SREM", detail::registry_keys::instances(prefix_), dead.id});
-        ++stats_.instances_cleaned;
-        stats_.entries_cleaned += dead.conns.size() + dead.presence.size();
-        log(LogLevel::info, "janitor: removed dead instance " + dead.id + ": " + std::to_string(dead.conns.size()) +
-                                " connections, " + std::to_string(dead.presence.size()) + " presence entries");
+        const redisReply* left = reply->element[2];
+        Cleaned cleaned;
+        cleaned.connections = static_cast<std::uint64_t>(reply->element[0]->integer);
+        cleaned.had_beat = reply->element[1]->integer == 1;
+        for (std::size_t i = 0; i + 1 < left->elements; i += 2) {
+            announce_leave(std::string(string_of(left->element[i])), string_of(left->element[i + 1]));
+            ++cleaned.presence;
+        }
+        return cleaned;
     }
 
     asio::any_io_executor executor_;
@@ -707,10 +806,13 @@ private:
     bool started_ = false;
     bool closing_ = false;
     bool janitor_busy_ = false;
+    bool ready_ = false;         // writes go to Redis (see writable())
+    bool took_over_id_ = false;  // an earlier run's leftovers were removed (once, at the first connection)
     bool write_error_logged_ = false;
     std::unordered_map<std::string, Local> conns_;
     static constexpr std::size_t max_removed_while_down = 100'000;
-    std::vector<std::pair<std::string, std::string>> removed_while_down_;  // connection -> user
+    std::vector<std::pair<std::string, std::string>> removed_while_down_;           // connection -> user
+    std::vector<std::pair<std::string, std::string>> presence_removed_while_down_;  // channel -> member
 
     struct Counters {
         std::atomic<std::uint64_t> heartbeats{0}, reregistrations{0}, janitor_runs{0}, instances_cleaned{0},

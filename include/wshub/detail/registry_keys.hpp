@@ -9,7 +9,7 @@
 //   <p>instance:<instance>:conns     hash connection -> user (the janitor's index)
 //   <p>instance:<instance>:presence  set of "<channel> <member>" (the janitor's index)
 //   <p>instances                     set of instance ids that have registered
-//   <p>user:<user>                   set of connection ids of one user
+//   <p>user:<user>                   sorted set connection -> expiry (ms since the epoch), of one user
 //   <p>presence:<channel>            sorted set member -> expiry (ms since the epoch)
 //   <p>inbox:<instance>              Pub/Sub channel: direct messages for that instance
 //   <p>janitor                       lock: the instance cleaning up now (SET NX PX)
