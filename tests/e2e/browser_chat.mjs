@@ -146,6 +146,26 @@ if (server && browser) {
       await waitForMessage(ben, 'ana', 'great, the fan-out works across both tabs');
     });
 
+    await t.check('the member list shows both names; clicking ben starts a /msg that reaches only ben', async () => {
+      for (const chat of chats) {
+        await chat.page.locator(`${tid('member-count')}`, { hasText: '2' }).waitFor();
+        for (const name of ['ana', 'ben']) {
+          await chat.page.locator(`${tid('member-list')} .member-name`, { hasText: name }).first().waitFor();
+        }
+      }
+      await ana.page.locator(`${tid('member-list')} .member`, { hasText: 'ben' }).click();
+      assertEqual(await ana.page.inputValue(tid('message-input')), '/msg ben ', 'input after clicking ben');
+      await ana.page.type(tid('message-input'), 'only for you');
+      await ana.page.press(tid('message-input'), 'Enter');
+      await ben.page.locator(`${tid('message-list')} li.direct`, { hasText: 'only for you' }).waitFor();
+      await ana.page.locator(`${tid('message-list')} li.direct`, { hasText: 'you → ben' }).waitFor();
+      assertEqual(await ben.page.locator(`${tid('message-list')} li.direct .author`).first().textContent(),
+        'ana → you', 'the direct line on ben\'s page');
+      // Nobody of that name: an error notice, nothing sent.
+      await say(ana, '/msg nobody-here hello?', 'enter');
+      await ana.page.locator(`${tid('notices')} .notice-error`, { hasText: 'not_found' }).waitFor();
+    });
+
     await t.check('screenshot', async () => {
       const target = process.env.SAVE_SCREENSHOT === '1'
         ? path.join(REPO, 'docs', 'images', 'chat.png')

@@ -1,8 +1,10 @@
 // browser_two_instances.mjs: the chat page in headless Chromium against two
 // chat_server processes (A and B) that share one redis-server: one page on A,
 // one on B, both join the same room, a message typed on A appears on B and one
-// typed on B appears on A. This is the multi-instance deployment of
-// docs/operations.md seen from the browser.
+// typed on B appears on A; each page's member list shows the other instance's
+// user, a `/msg` typed on A reaches B as a direct message (through the
+// connection registry), and when B's page goes away A's list drops it. This
+// is the multi-instance deployment of docs/operations.md seen from the browser.
 //
 //   CHAT_SERVER=build/examples/chat/chat_server node browser_two_instances.mjs
 //   SAVE_SCREENSHOT=1 ...   writes B's page to docs/images/chat-two-instances.png
@@ -59,8 +61,12 @@ async function say(chat, text) {
   await chat.page.press(tid('message-input'), 'Enter');
 }
 
-async function waitForMessage(chat, author, text) {
-  const item = chat.page.locator(`${tid('message-list')} li.message`)
+async function waitForMember(chat, name) {
+  await chat.page.locator(`${tid('member-list')} .member-name`, { hasText: name }).first().waitFor();
+}
+
+async function waitForMessage(chat, author, text, kind = 'message') {
+  const item = chat.page.locator(`${tid('message-list')} li.${kind}`)
     .filter({ has: chat.page.locator('.author', { hasText: author }) })
     .filter({ has: chat.page.locator('.text', { hasText: text }) });
   await item.first().waitFor({ state: 'visible' });
@@ -112,6 +118,25 @@ if (redis && servers.length === 2 && browser) {
       await waitForMessage(ben, 'ana', 'both instances share one Redis');
     });
 
+    await t.check('each page lists both members, the other one from the other instance', async () => {
+      for (const chat of chats) {
+        await waitForMember(chat, 'ana');
+        await waitForMember(chat, 'ben');
+        await chat.page.locator(`${tid('member-count')}`, { hasText: '2' }).waitFor();
+      }
+    });
+
+    await t.check('"/msg ben ..." typed on A arrives on B as a direct message, and nowhere else', async () => {
+      await say(ana, '/msg ben just between us');
+      await waitForMessage(ben, 'ana → you', 'just between us', 'direct');
+      await waitForMessage(ana, 'you → ben', 'just between us', 'direct');
+      await say(ben, '/msg ana got it');
+      await waitForMessage(ana, 'ben → you', 'got it', 'direct');
+      const shown = await ana.page.locator(`${tid('message-list')} li.message:not(.direct)`,
+        { hasText: 'just between us' }).count();
+      assertEqual(shown, 0, 'the direct message shown as a room message');
+    });
+
     await t.check('screenshot of B', async () => {
       const target = process.env.SAVE_SCREENSHOT === '1'
         ? path.join(REPO, 'docs', 'images', 'chat-two-instances.png')
@@ -120,6 +145,14 @@ if (redis && servers.length === 2 && browser) {
       await ben.page.locator(tid('message-input')).blur();
       await ben.page.screenshot({ path: target });
       console.log(`      screenshot: ${target}`);
+    });
+
+    await t.check('when B\'s page goes away, A shows "ben left" and drops ben from its list', async () => {
+      await ben.page.context().close();
+      await ana.page.locator(`${tid('message-list')} li.system`, { hasText: 'ben left' }).waitFor();
+      await ana.page.locator(`${tid('member-count')}`, { hasText: '1' }).waitFor();
+      assertEqual(await ana.page.locator(`${tid('member-list')} .member-name`, { hasText: 'ben' }).count(), 0,
+        'ben still listed');
     });
 
     await t.check('no errors in the pages', async () => {
