@@ -17,7 +17,9 @@
 //
 // Keys are built inside the script from the prefix, so it is not for Redis
 // Cluster (neither is the rest of the layout: one Redis per deployment).
-// Its run time grows with the dead instance's entries (about 1 ms per 1,000).
+// Its run time grows with the dead instance's entries: 65 ms for 10,000
+// connections with one presence entry each (Redis 7.0, SLOWLOG), during which
+// Redis serves nothing else.
 //
 // Thread safety: constants.
 #pragma once
