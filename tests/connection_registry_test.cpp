@@ -501,3 +501,39 @@ TEST_CASE("an instance the janitor took for dead comes back: its entries and its
     CHECK_FALSE(redis.cli("ZSCORE", "t:user:bob", b.public_id(member)).empty());
     CHECK(redis.cli("SISMEMBER", "t:instances", "node-b") == "1");
 }
+
+TEST_CASE("once an instance's heartbeat expired, its connections are not found even before any janitor ran",
+          "[redis][registry][crash]") {
+    RedisServer redis;
+    const Timing no_janitor{200ms, 1000ms, 600'000ms};  // the janitor never comes during the test
+    Node a(redis, "node-a", no_janitor);
+    Node b(redis, "node-b", no_janitor);
+    REQUIRE(all_ready(redis, {&a, &b}));
+    const auto asker = a.connect("alice");
+    const auto gone = b.connect("bob");
+    b.transport.receive(gone, R"({"type":"subscribe","channel":"room:1","id":1})");
+    a.transport.receive(asker, R"({"type":"subscribe","channel":"room:1","id":1})");
+    REQUIRE(run_nodes({&a, &b}, [&] { return redis.cli("ZCARD", "t:presence:room:1") == "2"; }));
+
+    // b's loop stops (a crash, from Redis's side) until its heartbeat key expires.
+    REQUIRE(run_nodes({&a}, [&] { return redis.cli("EXISTS", "t:instance:node-b") == "0"; }));
+    CHECK(redis.cli("ZCARD", "t:presence:room:1") == "2");              // not cleaned: no janitor yet
+
+    std::error_code looked_up = make_error_code(error::internal);
+    bool done = false;
+    a.registry.lookup(b.public_id(gone), [&](std::error_code ec, ConnectionRecord) {
+        looked_up = ec;
+        done = true;
+    });
+    REQUIRE(run_nodes({&a}, [&] { return done; }));
+    CHECK(looked_up == make_error_code(error::not_found));
+
+    a.transport.receive(asker, R"({"type":"send","to":"user:bob","data":1,"id":"u"})");
+    a.transport.receive(asker, R"({"type":"presence","channel":"room:1","id":"p"})");
+    REQUIRE(run_nodes({&a}, [&] { return !a.frames(asker, "error").empty() && a.frames(asker, "ack").size() >= 2; }));
+    CHECK(string_field(a.frames(asker, "error").back(), "code") == "not_found");
+    const auto members = parse_frame(a.frames(asker, "ack").back());
+    REQUIRE(members.HasMember("members"));
+    REQUIRE(members["members"].Size() == 1);  // bob's entry has expired
+    CHECK(std::string(members["members"][0].GetString()) == a.public_id(asker));
+}
