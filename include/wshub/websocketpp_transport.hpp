@@ -81,6 +81,13 @@ struct WebsocketppTransportConfig {
     // makes a stalled client show up in queued() sooner and bounds the memory
     // the kernel holds for it. Default: 0.
     int socket_send_buffer_bytes = 0;
+    // TCP_NODELAY on every connection (Nagle's algorithm off). Off, a small
+    // frame written while an earlier one is unacknowledged waits for more
+    // data or the peer's ACK; on, every frame is its own segment. websocketpp
+    // writes each message separately, so under fan-out load Nagle's batching
+    // wins (docs/transport.md has the measurement); for a latency-sensitive,
+    // low-rate service turn it on. Default: false.
+    bool tcp_no_delay = false;
     // A client whose unread pongs (answers to its own pings) pass this many
     // bytes is closed with 1008 instead of answered: a ping flood from a client
     // that never reads cannot grow memory. Default: 256 KiB.
@@ -179,14 +186,15 @@ public:
             con->count_enqueued(2 + payload.size());
             return true;
         });
-        if (config_.socket_send_buffer_bytes > 0) {
-            // After accept: the socket websocketpp's init handler sees is not open yet.
-            server_.set_tcp_post_init_handler([this](connection_hdl hdl) {
-                std::error_code ignored;
-                server_.get_con_from_hdl(hdl)->get_raw_socket().set_option(
-                    asio::socket_base::send_buffer_size(config_.socket_send_buffer_bytes), ignored);
-            });
-        }
+        // After accept: the socket websocketpp's init handler sees is not open yet.
+        server_.set_tcp_post_init_handler([this](connection_hdl hdl) {
+            std::error_code ignored;
+            auto& socket = server_.get_con_from_hdl(hdl)->get_raw_socket();
+            socket.set_option(asio::ip::tcp::no_delay(config_.tcp_no_delay), ignored);
+            if (config_.socket_send_buffer_bytes > 0) {
+                socket.set_option(asio::socket_base::send_buffer_size(config_.socket_send_buffer_bytes), ignored);
+            }
+        });
         server_.set_pong_handler([this](connection_hdl hdl, std::string) {
             if (auto con = server_.get_con_from_hdl(hdl)) con->wshub_awaiting_pong.store(false);
         });
