@@ -16,7 +16,16 @@ if (!dir) {
 }
 
 const runs = [];
+const idle = [];
 for (const name of readdirSync(dir)) {
+  const idleMatch = /^idle-(.+)-(\d+)\.json$/.exec(name);
+  if (idleMatch) {
+    try {
+      idle.push({ server: idleMatch[1], connections: Number(idleMatch[2]),
+        result: JSON.parse(readFileSync(path.join(dir, name), 'utf8')) });
+    } catch { /* failed run */ }
+    continue;
+  }
   const match = /^fanout-(.+)-(\d+)-(\d+)\.json$/.exec(name);
   if (!match) continue;
   try {
@@ -27,7 +36,7 @@ for (const name of readdirSync(dir)) {
   }
 }
 
-const servers = [...new Set(runs.map((r) => r.server))];
+const servers = [...new Set([...runs, ...idle].map((r) => r.server))];
 const order = ['wshub', 'node-ws', 'bun', 'naive-wspp'];
 servers.sort((a, b) => order.indexOf(a) - order.indexOf(b));
 const fmt = (n) => (n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${Math.round(n / 1e3)}k` : String(Math.round(n)));
@@ -68,6 +77,21 @@ for (const subscribers of [...new Set(runs.map((r) => r.subscribers))].sort((a, 
   for (const s of servers) {
     const ratio = best[s].perCpu > 0 && best.wshub ? (best.wshub.perCpu / best[s].perCpu).toFixed(2) : 'n/a';
     console.log(`| ${s} | ${best[s].held ? fmt(best[s].held) : 'none'} | ${fmt(best[s].perCpu)} | ${ratio} |`);
+  }
+  console.log('');
+}
+
+for (const connections of [...new Set(idle.map((r) => r.connections))].sort((a, b) => a - b)) {
+  console.log(`### Idle connections: ${connections.toLocaleString('en')}, each subscribed to one of 100 channels\n`);
+  console.log('| server | server RSS per connection | connections per second (handshake + subscribe) | wshub / this, memory |');
+  console.log('|---|---|---|---|');
+  const wshub = idle.find((r) => r.server === 'wshub' && r.connections === connections);
+  for (const s of servers) {
+    const run = idle.find((r) => r.server === s && r.connections === connections);
+    if (!run) continue;
+    const perConn = run.result.server_rss_bytes_per_connection;
+    const ratio = wshub && perConn > 0 ? (wshub.result.server_rss_bytes_per_connection / perConn).toFixed(2) : 'n/a';
+    console.log(`| ${s} | ${(perConn / 1024).toFixed(1)} KiB | ${fmt(run.result.connect.per_second)} | ${ratio} |`);
   }
   console.log('');
 }
