@@ -266,20 +266,54 @@ public:
         cmd({"SREM", detail::registry_keys::instance_presence(prefix_, instance_), detail::registry_keys::presence_entry(channel, member)});
     }
 
+    // Members whose score (expiry) passed are skipped; so are those of an
+    // instance whose heartbeat is gone (a member added between two heartbeats
+    // has a score that outlives its instance's heartbeat by up to an interval).
     void presence_members(const std::string& channel, MembersHandler done) {
-        client_.command({"ZRANGEBYSCORE", detail::registry_keys::presence(prefix_, channel), std::to_string(now_ms()), "+inf"},
-                        [done = std::move(done)](std::error_code ec, Reply reply) {
-                            if (ec || reply == nullptr || reply->type != REDIS_REPLY_ARRAY) {
-                                return done(make_error_code(error::unavailable), {});
-                            }
-                            std::vector<PresenceMember> members;
-                            members.reserve(reply->elements);
-                            for (std::size_t i = 0; i < reply->elements; ++i) {
-                                const auto split = detail::registry_keys::split_presence_member(string_of(reply->element[i]));
-                                if (split) members.push_back({std::string(split->connection), std::string(split->user)});
-                            }
-                            done({}, std::move(members));
-                        });
+        client_.command(
+            {"ZRANGEBYSCORE", detail::registry_keys::presence(prefix_, channel), std::to_string(now_ms()), "+inf"},
+            [this, alive = std::weak_ptr<char>(alive_), done = std::move(done)](std::error_code ec,
+                                                                               Reply reply) mutable {
+                if (!alive.lock()) return;
+                if (ec || reply == nullptr || reply->type != REDIS_REPLY_ARRAY) {
+                    return done(make_error_code(error::unavailable), {});
+                }
+                std::vector<PresenceMember> members;
+                std::vector<std::string> instances;  // of the members, each once
+                members.reserve(reply->elements);
+                for (std::size_t i = 0; i < reply->elements; ++i) {
+                    const auto split = detail::registry_keys::split_presence_member(string_of(reply->element[i]));
+                    const auto instance = split ? detail::registry_keys::instance_of(split->connection) : std::nullopt;
+                    if (!instance) continue;
+                    members.push_back({std::string(split->connection), std::string(split->user)});
+                    if (std::find(instances.begin(), instances.end(), *instance) == instances.end()) {
+                        instances.emplace_back(*instance);
+                    }
+                }
+                if (instances.empty()) return done({}, std::move(members));
+                std::vector<std::string> args{"MGET"};
+                for (const auto& id : instances) args.push_back(detail::registry_keys::instance(prefix_, id));
+                client_.command(args, [instances = std::move(instances), members = std::move(members),
+                                       done = std::move(done)](std::error_code e, Reply beats) mutable {
+                    if (e || beats == nullptr || beats->type != REDIS_REPLY_ARRAY ||
+                        beats->elements != instances.size()) {
+                        return done(make_error_code(error::unavailable), {});
+                    }
+                    std::vector<std::string> dead;
+                    for (std::size_t i = 0; i < instances.size(); ++i) {
+                        if (beats->element[i]->type != REDIS_REPLY_STRING) dead.push_back(instances[i]);
+                    }
+                    if (!dead.empty()) {
+                        members.erase(std::remove_if(members.begin(), members.end(),
+                                                     [&](const PresenceMember& m) {
+                                                         const auto owner = detail::registry_keys::instance_of(m.connection);
+                                                         return std::find(dead.begin(), dead.end(), *owner) != dead.end();
+                                                     }),
+                                      members.end());
+                    }
+                    done({}, std::move(members));
+                });
+            });
     }
 
     // Removes every entry of this instance (connections still registered,
