@@ -290,18 +290,13 @@ public:
                         instances.emplace_back(*instance);
                     }
                 }
-                if (instances.empty()) return done({}, std::move(members));
-                std::vector<std::string> args{"MGET"};
-                for (const auto& id : instances) args.push_back(detail::registry_keys::instance(prefix_, id));
-                client_.command(args, [instances = std::move(instances), members = std::move(members),
-                                       done = std::move(done)](std::error_code e, Reply beats) mutable {
-                    if (e || beats == nullptr || beats->type != REDIS_REPLY_ARRAY ||
-                        beats->elements != instances.size()) {
-                        return done(make_error_code(error::unavailable), {});
-                    }
+                read_heartbeats(std::move(instances), [members = std::move(members), done = std::move(done)](
+                                                           std::error_code e, std::vector<std::string> ids,
+                                                           std::vector<std::optional<std::string>> beats) mutable {
+                    if (e) return done(e, {});
                     std::vector<std::string> dead;
-                    for (std::size_t i = 0; i < instances.size(); ++i) {
-                        if (beats->element[i]->type != REDIS_REPLY_STRING) dead.push_back(instances[i]);
+                    for (std::size_t i = 0; i < ids.size(); ++i) {
+                        if (!beats[i]) dead.push_back(ids[i]);
                     }
                     if (!dead.empty()) {
                         members.erase(std::remove_if(members.begin(), members.end(),
@@ -423,9 +418,15 @@ private:
         if (log_) log_(level, line);
     }
 
+    // Calls done(args...) later on the executor, never inside the caller's
+    // call, and not at all once this registry is destroyed (handlers may
+    // capture it).
     template <class Handler, class... Args>
     void post(Handler done, Args... args) {
-        if (done) asio::post(executor_, [done = std::move(done), args...]() mutable { done(std::move(args)...); });
+        if (!done) return;
+        asio::post(executor_, [alive = std::weak_ptr<char>(alive_), done = std::move(done), args...]() mutable {
+            if (alive.lock()) done(std::move(args)...);
+        });
     }
 
     // A write whose reply only matters when it is an error (logged once per heartbeat round).
@@ -462,14 +463,10 @@ private:
 
     // Publishes to the inbox of each instance of `instances` whose heartbeat is alive.
     void publish_to_live(std::vector<std::string> instances, std::string payload, DeliveryHandler done) {
-        if (instances.empty()) return post(std::move(done), std::error_code{}, std::size_t{0});
-        std::vector<std::string> args{"MGET"};
-        for (const auto& id : instances) args.push_back(detail::registry_keys::instance(prefix_, id));
-        client_.command(args, [this, instances = std::move(instances), payload = std::move(payload),
-                               done = std::move(done)](std::error_code ec, Reply reply) mutable {
-            if (ec || reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != instances.size()) {
-                return done(make_error_code(error::unavailable), 0);
-            }
+        read_heartbeats(std::move(instances), [this, payload = std::move(payload), done = std::move(done)](
+                                                  std::error_code ec, std::vector<std::string> ids,
+                                                  std::vector<std::optional<std::string>> beats) mutable {
+            if (ec) return done(ec, 0);
             struct Tally {
                 std::size_t waiting = 0, reached = 0;
                 bool failed = false;
@@ -477,13 +474,13 @@ private:
             };
             auto tally = std::make_shared<Tally>();
             tally->done = std::move(done);
-            for (std::size_t i = 0; i < instances.size(); ++i) {
-                if (reply->element[i]->type == REDIS_REPLY_STRING) ++tally->waiting;
+            for (const auto& beat : beats) {
+                if (beat) ++tally->waiting;
             }
             if (tally->waiting == 0) return tally->done({}, 0);
-            for (std::size_t i = 0; i < instances.size(); ++i) {
-                if (reply->element[i]->type != REDIS_REPLY_STRING) continue;
-                publish_inbox(instances[i], payload, [tally](std::error_code e, bool heard) {
+            for (std::size_t i = 0; i < ids.size(); ++i) {
+                if (!beats[i]) continue;
+                publish_inbox(ids[i], payload, [tally](std::error_code e, bool heard) {
                     if (e) tally->failed = true;
                     if (heard) ++tally->reached;
                     if (--tally->waiting == 0) {
@@ -494,6 +491,55 @@ private:
                 });
             }
         });
+    }
+
+    using HeartbeatsHandler =
+        std::function<void(std::error_code, std::vector<std::string>, std::vector<std::optional<std::string>>)>;
+
+    // The heartbeats of `instances`, in their order: the value, or nullopt for
+    // an instance whose heartbeat is gone. done(ec, instances, beats) later,
+    // on the executor; error::unavailable when Redis cannot tell.
+    void read_heartbeats(std::vector<std::string> instances, HeartbeatsHandler done) {
+        if (instances.empty()) {
+            return post(std::move(done), std::error_code{}, std::vector<std::string>{},
+                        std::vector<std::optional<std::string>>{});
+        }
+        std::vector<std::string> args{"MGET"};
+        for (const auto& id : instances) args.push_back(detail::registry_keys::instance(prefix_, id));
+        client_.command(args, [alive = std::weak_ptr<char>(alive_), instances = std::move(instances),
+                               done = std::move(done)](std::error_code ec, Reply reply) mutable {
+            if (!alive.lock()) return;
+            if (ec || reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements != instances.size()) {
+                return done(make_error_code(error::unavailable), std::move(instances), {});
+            }
+            std::vector<std::optional<std::string>> beats;
+            beats.reserve(instances.size());
+            for (std::size_t i = 0; i < instances.size(); ++i) {
+                const redisReply* beat = reply->element[i];
+                if (beat->type == REDIS_REPLY_STRING) {
+                    beats.emplace_back(std::string(beat->str, beat->len));
+                } else {
+                    beats.emplace_back(std::nullopt);
+                }
+            }
+            done({}, std::move(instances), std::move(beats));
+        });
+    }
+
+    // Every instance that registered (<p>instances), with its heartbeat.
+    void read_all_heartbeats(HeartbeatsHandler done) {
+        client_.command({"SMEMBERS", detail::registry_keys::instances(prefix_)},
+                        [this, alive = std::weak_ptr<char>(alive_), done = std::move(done)](std::error_code ec,
+                                                                                         Reply reply) mutable {
+                            if (!alive.lock()) return;
+                            if (ec || reply == nullptr || reply->type != REDIS_REPLY_ARRAY) {
+                                return done(make_error_code(error::unavailable), {}, {});
+                            }
+                            std::vector<std::string> ids;
+                            ids.reserve(reply->elements);
+                            for (std::size_t i = 0; i < reply->elements; ++i) ids.emplace_back(string_of(reply->element[i]));
+                            read_heartbeats(std::move(ids), std::move(done));
+                        });
     }
 
     // ---- keeping the entries alive --------------------------------------------------
@@ -698,34 +744,20 @@ private:
     }
 
     void read_cluster() {
-        client_.command({"SMEMBERS", detail::registry_keys::instances(prefix_)}, [this, alive = std::weak_ptr<char>(alive_)](
-                                                                    std::error_code ec, Reply reply) {
-            if (ec || !alive.lock() || reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
-                return;
+        read_all_heartbeats([this](std::error_code ec, std::vector<std::string> ids,
+                                   std::vector<std::optional<std::string>> beats) {
+            if (ec) return;
+            ClusterStats cluster;
+            cluster.known = true;
+            for (std::size_t i = 0; i < ids.size(); ++i) {
+                const auto beat = beats[i] ? detail::registry_keys::decode_heartbeat(*beats[i]) : std::nullopt;
+                if (!beat) continue;  // dead (or not ours): the janitor's business
+                cluster.connections += beat->connections;
+                cluster.instances.emplace_back(ids[i], beat->connections);
             }
-            std::vector<std::string> ids;
-            std::vector<std::string> args{"MGET"};
-            for (std::size_t i = 0; i < reply->elements; ++i) {
-                ids.emplace_back(string_of(reply->element[i]));
-                args.push_back(detail::registry_keys::instance(prefix_, ids.back()));
-            }
-            client_.command(args, [this, ids = std::move(ids), alive](std::error_code e, Reply values) {
-                if (e || !alive.lock() || values == nullptr || values->type != REDIS_REPLY_ARRAY ||
-                    values->elements != ids.size()) {
-                    return;
-                }
-                ClusterStats cluster;
-                cluster.known = true;
-                for (std::size_t i = 0; i < ids.size(); ++i) {
-                    const auto beat = detail::registry_keys::decode_heartbeat(string_of(values->element[i]));
-                    if (!beat) continue;  // dead (or not ours): the janitor's business
-                    cluster.connections += beat->connections;
-                    cluster.instances.emplace_back(ids[i], beat->connections);
-                }
-                std::sort(cluster.instances.begin(), cluster.instances.end());
-                std::lock_guard<std::mutex> lock(cluster_mutex_);
-                cluster_ = std::move(cluster);
-            });
+            std::sort(cluster.instances.begin(), cluster.instances.end());
+            std::lock_guard<std::mutex> lock(cluster_mutex_);
+            cluster_ = std::move(cluster);
         });
     }
 
@@ -755,27 +787,13 @@ private:
     }
 
     void find_dead_instances() {
-        client_.command({"SMEMBERS", detail::registry_keys::instances(prefix_)}, [this, alive = std::weak_ptr<char>(alive_)](
-                                                                    std::error_code ec, Reply reply) {
-            if (!alive.lock()) return;
-            if (ec || reply == nullptr || reply->type != REDIS_REPLY_ARRAY || reply->elements == 0) {
-                janitor_busy_ = false;
-                return;
+        read_all_heartbeats([this](std::error_code ec, std::vector<std::string> ids,
+                                   std::vector<std::optional<std::string>> beats) {
+            janitor_busy_ = false;
+            if (ec) return;
+            for (std::size_t i = 0; i < ids.size(); ++i) {
+                if (!beats[i] && ids[i] != instance_) clean_instance(ids[i]);
             }
-            std::vector<std::string> ids;
-            std::vector<std::string> args{"MGET"};
-            for (std::size_t i = 0; i < reply->elements; ++i) {
-                ids.emplace_back(string_of(reply->element[i]));
-                args.push_back(detail::registry_keys::instance(prefix_, ids.back()));
-            }
-            client_.command(args, [this, ids = std::move(ids), alive](std::error_code e, Reply beats) {
-                if (!alive.lock()) return;
-                janitor_busy_ = false;
-                if (e || beats == nullptr || beats->type != REDIS_REPLY_ARRAY || beats->elements != ids.size()) return;
-                for (std::size_t i = 0; i < ids.size(); ++i) {
-                    if (beats->element[i]->type == REDIS_REPLY_NIL && ids[i] != instance_) clean_instance(ids[i]);
-                }
-            });
         });
     }
 
