@@ -22,6 +22,7 @@ DEBIAN_PACKAGES=(
   rapidjson-dev              # the library: the JSON protocol codec
   catch2                     # the unit tests (Catch2 v2)
   libcli11-dev               # examples and bench: command-line flags
+  libbenchmark-dev           # bench: the fan-out micro benchmark (Google Benchmark)
   redis-server               # Redis tests start their own redis-server on free ports
   nodejs npm                 # the chat example's browser test and the bench's Node peers
   chromium                   # the chat example's browser test (headless)
