@@ -63,6 +63,7 @@ struct Options {
     int subscribers = 100;
     int publishers = 1;
     int channels = 1;
+    int channels_per_subscriber = 1;
     double rate = 1000;  // messages per second, all publishers together
     int payload = 128;   // bytes of the `data` JSON
     double duration = 10;
@@ -181,8 +182,9 @@ private:
 
 struct Subscriber {
     std::unique_ptr<loadgen::WsConnection> conn;
-    int channel = 0;
-    bool acked = false;
+    std::vector<int> channels;  // subscribed in this order, request ids 1..n
+    int acks = 0;
+    bool acked = false;         // every subscribe answered with an ack
     std::vector<std::uint64_t> last_seq;  // per publisher, 0 = none yet (sequences start at 1)
 };
 
@@ -232,8 +234,10 @@ std::uint32_t random_mask(std::mt19937& rng) { return static_cast<std::uint32_t>
 void on_subscriber_text(Shared& shared, Worker& w, Subscriber& sub, std::string_view text) {
     if (!sub.acked) {
         if (text.find("\"type\":\"ack\"") != std::string_view::npos) {
-            sub.acked = true;
-            w.acked.fetch_add(1, std::memory_order_relaxed);
+            if (++sub.acks == static_cast<int>(sub.channels.size())) {
+                sub.acked = true;
+                w.acked.fetch_add(1, std::memory_order_relaxed);
+            }
         } else if (text.find("\"type\":\"error\"") != std::string_view::npos) {
             std::cerr << "subscribe refused: " << text << '\n';
             w.failed.fetch_add(1, std::memory_order_relaxed);
@@ -274,7 +278,10 @@ void start_subscriber(Shared& shared, Worker& w, std::size_t index, int global_i
                 return;
             }
             w.opened.fetch_add(1, std::memory_order_relaxed);
-            sub.conn->append_text("{\"type\":\"subscribe\",\"channel\":\"" + channel_name(sub.channel) + "\",\"id\":1}");
+            for (std::size_t k = 0; k < sub.channels.size(); ++k) {
+                sub.conn->append_text("{\"type\":\"subscribe\",\"channel\":\"" + channel_name(sub.channels[k]) +
+                                      "\",\"id\":" + std::to_string(k + 1) + "}");
+            }
             sub.conn->flush();
             (void)shared;
         },
@@ -370,6 +377,10 @@ int main(int argc, char** argv) {
     app.add_option("--channels", o.channels, "Channels; subscriber i joins channel i % channels")
         ->check(CLI::Range(1, 999'999))
         ->capture_default_str();
+    app.add_option("--channels-per-subscriber", o.channels_per_subscriber,
+                   "Channels each subscriber joins: (i * k + j) % channels for j < k")
+        ->check(CLI::Range(1, 1000))
+        ->capture_default_str();
     app.add_option("--rate", o.rate, "Messages per second, all publishers together")->check(CLI::PositiveNumber)->capture_default_str();
     app.add_option("--payload", o.payload, "Bytes of each message's data JSON (at least 60)")->check(CLI::Range(1, 1 << 20))->capture_default_str();
     app.add_option("--duration", o.duration, "Seconds measured (after the warm-up)")->check(CLI::PositiveNumber)->capture_default_str();
@@ -423,9 +434,13 @@ int main(int argc, char** argv) {
         Worker& w = *workers[static_cast<std::size_t>(i % o.threads)];
         Subscriber sub;
         sub.conn = std::make_unique<loadgen::WsConnection>(w.io, random_mask(rng));
-        sub.channel = i % o.channels;
+        for (int k = 0; k < o.channels_per_subscriber; ++k) {
+            const int channel = static_cast<int>(
+                (static_cast<long long>(i) * o.channels_per_subscriber + k) % o.channels);
+            sub.channels.push_back(channel);
+            ++subs_on_channel[static_cast<std::size_t>(channel)];
+        }
         sub.last_seq.assign(static_cast<std::size_t>(std::max(o.publishers, 1)), 0);
-        ++subs_on_channel[static_cast<std::size_t>(sub.channel)];
         w.subs.push_back(std::move(sub));
     }
     for (int j = 0; j < o.publishers; ++j) {
@@ -580,6 +595,7 @@ int main(int argc, char** argv) {
     json << "{\n  \"config\": {\"url\": \"" << o.url << "\", \"pub_url\": \"" << (o.pub_url.empty() ? o.url : o.pub_url)
          << "\", \"sub_url\": \"" << (o.sub_url.empty() ? o.url : o.sub_url) << "\", \"subscribers\": " << o.subscribers
          << ", \"publishers\": " << o.publishers << ", \"channels\": " << o.channels
+         << ", \"channels_per_subscriber\": " << o.channels_per_subscriber
          << ", \"rate\": " << json_number(o.rate) << ", \"payload\": " << o.payload
          << ", \"duration\": " << json_number(o.duration) << ", \"warmup\": " << json_number(o.warmup)
          << ", \"threads\": " << o.threads << "},\n";
