@@ -132,24 +132,14 @@ inline std::optional<PresenceMember> split_presence_member(std::string_view memb
 }
 
 // The janitor's index entry for one presence member: "<channel> <member>"
-// (channel names hold no space).
+// (channel names hold no space). Only the cleanup script splits it
+// (detail/registry_scripts.hpp).
 inline std::string presence_entry(std::string_view channel, std::string_view member) {
     std::string out;
     out.reserve(channel.size() + 1 + member.size());
     out.append(channel).push_back(' ');
     out.append(member);
     return out;
-}
-
-struct PresenceEntry {
-    std::string_view channel;
-    std::string_view member;
-};
-
-inline std::optional<PresenceEntry> split_presence_entry(std::string_view entry) {
-    const auto space = entry.find(' ');
-    if (space == std::string_view::npos || space == 0) return std::nullopt;
-    return PresenceEntry{entry.substr(0, space), entry.substr(space + 1)};
 }
 
 // The instance a public connection id ("<instance>-<n>") belongs to.
