@@ -15,7 +15,8 @@
 // into a histogram and count losses, duplicates and reordering. With
 // --publishers 0 it only connects and holds the connections (idle memory).
 //
-// Threads: --threads io_contexts, each running its share of the connections;
+// Threads: --threads io_contexts, each running its share of the connections
+// (with --publisher-thread the publishers get one more, of their own);
 // frames are built once per publisher, masked once, and only their changing
 // digits are patched (and re-masked) per message: no allocation per message.
 // Progress goes to stderr once a second; the result is JSON on stdout (or
@@ -70,6 +71,7 @@ struct Options {
     double warmup = 1;
     double drain = 3;
     int threads = 1;
+    bool publisher_thread = false;
     int source_addresses = 1;
     int connect_concurrency = 200;
     std::vector<long> server_pids;
@@ -310,8 +312,12 @@ void publish_tick(Shared& shared, Worker& w, asio::steady_timer& timer) {
         const Options& o = shared.options;
         const double per_ns = o.rate / 1e9;
         const auto now = now_ns();
+        // Message g is due at t0 + g / rate, so floor(elapsed * rate) + 1 of
+        // them are due now (message 0 at t0 itself). Counting only
+        // floor(elapsed * rate) would send each one a whole interval late and
+        // add 1/rate of latency that no server caused.
         const auto total_due =
-            now > shared.t0_ns ? static_cast<std::uint64_t>(static_cast<double>(now - shared.t0_ns) * per_ns) : 0;
+            now >= shared.t0_ns ? static_cast<std::uint64_t>(static_cast<double>(now - shared.t0_ns) * per_ns) + 1 : 0;
         const auto P = static_cast<std::uint64_t>(o.publishers);
         for (Publisher& pub : w.pubs) {
             if (!pub.conn->open()) continue;
@@ -387,6 +393,8 @@ int main(int argc, char** argv) {
     app.add_option("--warmup", o.warmup, "Seconds published but not measured")->check(CLI::NonNegativeNumber)->capture_default_str();
     app.add_option("--drain", o.drain, "Seconds to wait for the last deliveries")->check(CLI::NonNegativeNumber)->capture_default_str();
     app.add_option("--threads", o.threads, "Load generator threads")->check(CLI::Range(1, 64))->capture_default_str();
+    app.add_flag("--publisher-thread", o.publisher_thread,
+                 "Publishers on a thread of their own, so a burst of deliveries cannot delay the schedule");
     app.add_option("--source-addresses", o.source_addresses,
                    "Bind connections to 127.0.0.1..N (more ephemeral ports on loopback)")
         ->check(CLI::Range(1, 250))
@@ -425,7 +433,7 @@ int main(int argc, char** argv) {
     // ---- Connections, spread over the workers -------------------------------
     std::mt19937 rng(std::random_device{}());
     std::vector<std::unique_ptr<Worker>> workers;
-    for (int t = 0; t < o.threads; ++t) {
+    for (int t = 0; t < o.threads + (o.publisher_thread ? 1 : 0); ++t) {
         workers.push_back(std::make_unique<Worker>());
         workers.back()->sent_per_channel.assign(static_cast<std::size_t>(o.channels), 0);
     }
@@ -444,7 +452,7 @@ int main(int argc, char** argv) {
         w.subs.push_back(std::move(sub));
     }
     for (int j = 0; j < o.publishers; ++j) {
-        Worker& w = *workers[static_cast<std::size_t>(j % o.threads)];
+        Worker& w = o.publisher_thread ? *workers.back() : *workers[static_cast<std::size_t>(j % o.threads)];
         Publisher pub;
         pub.conn = std::make_unique<loadgen::WsConnection>(w.io, random_mask(rng));
         pub.frame = std::make_unique<FrameTemplate>(*pub.conn, j, o.payload);
@@ -598,7 +606,8 @@ int main(int argc, char** argv) {
          << ", \"channels_per_subscriber\": " << o.channels_per_subscriber
          << ", \"rate\": " << json_number(o.rate) << ", \"payload\": " << o.payload
          << ", \"duration\": " << json_number(o.duration) << ", \"warmup\": " << json_number(o.warmup)
-         << ", \"threads\": " << o.threads << "},\n";
+         << ", \"threads\": " << o.threads
+         << ", \"publisher_thread\": " << (o.publisher_thread ? "true" : "false") << "},\n";
     json << "  \"connect\": {\"subscribed\": " << acked_total() << ", \"failed\": " << failed_total()
          << ", \"seconds\": " << json_number(connect_seconds)
          << ", \"per_second\": " << json_number(connect_seconds > 0 ? o.subscribers / connect_seconds : 0) << "},\n";
