@@ -4,7 +4,8 @@
 // to every local subscriber; transports must not copy the payload per
 // recipient. `transport_cache` lets a transport keep its own prepared form of the
 // frame (websocketpp's prepared message, for example) so that it, too, is built
-// once per fan-out rather than once per recipient.
+// once per fan-out rather than once per recipient. A batch frame carries several
+// channel messages that go out together (one write per recipient per tick).
 //
 // Thread safety: a SharedFrame's payload is immutable and may be read from any
 // thread. `transport_cache` is only touched by the transport while it sends,
@@ -12,10 +13,12 @@
 // threads must synchronise its own use of it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace wshub {
 
@@ -26,13 +29,29 @@ enum class FrameKind : std::uint8_t {
     control,  // welcome, ack, error, gap, join, leave: never dropped
 };
 
-struct OutFrame {
-    std::string payload;  // one complete WebSocket text message
-    FrameKind kind = FrameKind::control;
-    mutable std::shared_ptr<void> transport_cache;  // see the header comment
-};
-
+struct OutFrame;
 using SharedFrame = std::shared_ptr<const OutFrame>;
+
+struct OutFrame {
+    std::string payload;  // one complete WebSocket text message (empty for a batch)
+    FrameKind kind = FrameKind::control;
+    // A batch: the messages one event-loop tick produced for one channel, in
+    // order, to go out back to back in one write (see transport_concept.hpp,
+    // `sends_batches`). Empty for a single message. Only transports that
+    // declare `sends_batches` are ever given a batch.
+    std::vector<SharedFrame> batch;
+    mutable std::shared_ptr<void> transport_cache;  // see the header comment
+
+    // Messages this frame carries: 1, or the batch's size.
+    std::size_t messages() const noexcept { return batch.empty() ? 1 : batch.size(); }
+    // Payload bytes this frame carries (the batch's payloads added up).
+    std::size_t payload_bytes() const noexcept {
+        if (batch.empty()) return payload.size();
+        std::size_t total = 0;
+        for (const auto& part : batch) total += part->payload.size();
+        return total;
+    }
+};
 
 inline SharedFrame make_frame(std::string payload, FrameKind kind = FrameKind::control) {
     auto frame = std::make_shared<OutFrame>();

@@ -51,6 +51,7 @@
 #include <vector>
 
 #include <asio/any_io_executor.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
@@ -146,16 +147,23 @@ public:
             [this](ConnectionId id, ConnectionInfo info) {
                 asio::post(strand_, [this, id, info = std::move(info)]() mutable { on_open(id, std::move(info)); });
             },
+            // Messages are dispatched, not posted: when the strand is free the
+            // hub handles the message inside the transport's read handler
+            // instead of one more pass of the io_context's queue later (see
+            // docs/benchmarks.md, "hops"). Ordering holds: dispatch only runs
+            // inline when nothing is queued on the strand.
             [this](ConnectionId id, std::string payload, MessageKind kind) {
-                asio::post(strand_, [this, id, payload = std::move(payload), kind]() mutable {
+                asio::dispatch(strand_, [this, id, payload = std::move(payload), kind]() mutable {
                     on_message(id, std::move(payload), kind);
                 });
             },
             [this](ConnectionId id) { asio::post(strand_, [this, id] { on_close(id); }); },
         });
         pubsub_.set_handlers(PubSubHandlers{
+            // Dispatched for the same reason; fan-out never calls back into the
+            // PubSub, so running inside its delivery is safe.
             [this](std::string topic, std::string payload) {
-                asio::post(strand_, [this, topic = std::move(topic), payload = std::move(payload)] {
+                asio::dispatch(strand_, [this, topic = std::move(topic), payload = std::move(payload)] {
                     on_pubsub_message(topic, payload);
                 });
             },
@@ -289,6 +297,10 @@ private:
         detail::SubscriptionTracker tracker;
         std::vector<PendingAck> pending;  // subscribers waiting for the PubSub subscription
         bool presence = false;            // join/leave events and presence queries are on for it
+        // Messages that arrived this tick, fanned out together by flush_batches()
+        // (or earlier, by flush_channel(), before anything else reaches the members).
+        std::vector<SharedFrame> batch;
+        bool dirty = false;  // listed in dirty_channels_; the channel is not erased until the flush
     };
 
     enum class Phase : std::uint8_t { running, closing_connections, finishing, stopped };
@@ -652,12 +664,13 @@ private:
         if (conn.closing) return;
         if (!conn.gap_channels.empty()) flush_gaps_if_drained(conn);
         const QueueStats queued = transport_.queued(conn.id);
-        const std::size_t size = frame->payload.size();
+        const std::size_t size = frame->payload_bytes();
+        const std::size_t messages = frame->messages();
         const bool over = queued.bytes + size > config_.max_queue_bytes ||
-                          queued.messages + 1 > config_.max_queue_messages;
+                          queued.messages + messages > config_.max_queue_messages;
         if (over) {
             const bool past_hard_cap = queued.bytes + size > 2 * config_.max_queue_bytes ||
-                                       queued.messages + 1 > 2 * config_.max_queue_messages;
+                                       queued.messages + messages > 2 * config_.max_queue_messages;
             const SlowClientAction action =
                 past_hard_cap ? SlowClientAction::evict : slow_client_policy::on_over_limit(frame->kind);
             switch (action) {
@@ -665,14 +678,14 @@ private:
                     evict(conn, queued);
                     return;
                 case SlowClientAction::drop:
-                    drop(conn, channel);
+                    drop(conn, channel, messages);
                     return;
                 case SlowClientAction::send_anyway:
                     break;
             }
         }
         transport_.send(conn.id, frame);
-        detail::HubCounters::add(counters_.messages_out);
+        detail::HubCounters::add(counters_.messages_out, messages);
         detail::HubCounters::add(counters_.bytes_out, size);
     }
 
@@ -685,8 +698,8 @@ private:
         close_connection(conn, close_code::slow_consumer, "slow consumer");
     }
 
-    void drop(Connection& conn, const std::string* channel) {
-        detail::HubCounters::add(counters_.dropped_messages);
+    void drop(Connection& conn, const std::string* channel, std::size_t messages) {
+        detail::HubCounters::add(counters_.dropped_messages, messages);
         if (channel == nullptr) return;
         if (std::find(conn.gap_channels.begin(), conn.gap_channels.end(), *channel) != conn.gap_channels.end()) return;
         if (conn.gap_channels.empty()) {
@@ -759,6 +772,7 @@ private:
     }
 
     void add_member(Connection& conn, Channel& channel) {
+        flush_channel(channel);  // what arrived before the join is not for the newcomer
         conn.memberships.push_back(Membership{&channel, channel.members.size()});
         channel.members.push_back(&conn);
         detail::HubCounters::add(counters_.subscriptions);
@@ -785,6 +799,7 @@ private:
         const auto mine = std::find_if(conn.memberships.begin(), conn.memberships.end(),
                                        [&](const Membership& m) { return m.channel == &channel; });
         if (mine == conn.memberships.end()) return;
+        flush_channel(channel);  // what arrived before the leave is still for the leaver
         const std::size_t index = mine->index;
         Connection* moved = channel.members.back();
         channel.members[index] = moved;
@@ -823,6 +838,7 @@ private:
     }
 
     void erase_if_settled(Channel& channel) {
+        if (channel.dirty) return;  // flush_batches() holds a pointer to it and calls this again
         if (!channel.members.empty() || !channel.pending.empty() || !channel.tracker.settled_idle()) return;
         channels_.erase(channel.name);  // destroys channel
         detail::HubCounters::sub(counters_.channels);
@@ -902,6 +918,11 @@ private:
     void publish_envelope(const std::string& channel, std::string_view data, Completion done) {
         pubsub_.publish(detail::channel_topic(config_.prefix, channel),
                         detail::encode_envelope(config_.instance_id, data), std::move(done));
+        // An in-process PubSub delivers this publish from a handler it has just
+        // posted; a flush posted now runs right behind that delivery instead of
+        // one more pass of the io_context's queue after it. Over the network the
+        // flush finds nothing yet and costs one empty handler per tick.
+        post_flush();
     }
 
     // Fan-out: one encoding, one shared buffer, every local subscriber.
@@ -920,10 +941,67 @@ private:
             return;
         }
         Channel& channel = *it->second;
-        const SharedFrame frame = make_frame(protocol::message(channel.name, envelope->data), FrameKind::message);
+        queue_for_fan_out(channel, make_frame(protocol::message(channel.name, envelope->data), FrameKind::message));
+    }
+
+    // Per-tick coalescing: a message is not fanned out at once but queued on
+    // its channel, and one flush, posted behind whatever else the io_context
+    // has ready, fans out everything that arrived meanwhile. Each subscriber
+    // then costs one send (one write) per tick instead of one per message, so
+    // the cost per message falls as the load rises. When the loop is idle the
+    // flush runs right away: a lone message waits for nothing.
+    void queue_for_fan_out(Channel& channel, SharedFrame frame) {
+        channel.batch.push_back(std::move(frame));
+        if (!channel.dirty) {
+            channel.dirty = true;
+            dirty_channels_.push_back(&channel);
+        }
+        post_flush();
+    }
+
+    void post_flush() {
+        if (flush_posted_) return;
+        flush_posted_ = true;
+        asio::post(strand_, [this] { flush_batches(); });
+    }
+
+    void flush_batches() {
+        flush_posted_ = false;
+        std::vector<Channel*> dirty;
+        dirty.swap(dirty_channels_);
+        for (Channel* channel : dirty) {
+            channel->dirty = false;
+            flush_channel(*channel);
+            erase_if_settled(*channel);  // its erasure waited for this flush; may destroy it
+        }
+        dirty.clear();
+        if (dirty_channels_.empty()) dirty_channels_.swap(dirty);  // keep the capacity
+    }
+
+    // Fans out the channel's queued messages now. Called by the flush, and
+    // before anything else is sent to the members or the members change, so
+    // that every subscriber sees the channel's events in the PubSub's order
+    // and gets exactly the messages that arrived while it was a member.
+    void flush_channel(Channel& channel) {
+        if (channel.batch.empty()) return;
+        std::vector<SharedFrame> frames;
+        frames.swap(channel.batch);
         // send() never changes membership (an eviction only marks the connection
         // closing), so iterating the members here is safe.
-        for (Connection* conn : channel.members) send(*conn, frame, &channel.name);
+        if (frames.size() == 1) {
+            for (Connection* conn : channel.members) send(*conn, frames.front(), &channel.name);
+        } else if constexpr (transport_sends_batches_v<Transport>) {
+            auto batch = std::make_shared<OutFrame>();
+            batch->kind = FrameKind::message;
+            batch->batch = std::move(frames);
+            const SharedFrame shared = std::move(batch);
+            for (Connection* conn : channel.members) send(*conn, shared, &channel.name);
+            detail::HubCounters::add(counters_.batches);
+        } else {
+            for (Connection* conn : channel.members) {
+                for (const auto& frame : frames) send(*conn, frame, &channel.name);
+            }
+        }
     }
 
     void on_presence_event(Channel& channel, const std::string& payload) {
@@ -932,6 +1010,7 @@ private:
             log(LogLevel::warn, [&] { return "ignoring a malformed presence event on '" + channel.name + "'"; });
             return;
         }
+        flush_channel(channel);  // messages published before the event go first
         const SharedFrame frame =
             make_frame(event->join ? protocol::join(channel.name, event->connection, event->user)
                                    : protocol::leave(channel.name, event->connection, event->user));
@@ -1005,6 +1084,7 @@ private:
             const auto it = channels_.find(std::string(*name));
             if (it == channels_.end() || !it->second->tracker.active()) continue;
             Channel& channel = *it->second;
+            flush_channel(channel);
             const SharedFrame frame = make_frame(protocol::gap(channel.name));
             for (Connection* conn : channel.members) {
                 detail::HubCounters::add(counters_.gaps_sent);
@@ -1168,6 +1248,9 @@ private:
     std::string inbox_topic_;
     InboxState inbox_ = InboxState::none;
     bool registry_closed_ = false;
+
+    std::vector<Channel*> dirty_channels_;  // channels with a batch queued; see queue_for_fan_out
+    bool flush_posted_ = false;
 
     std::vector<ConnectionId> owed_gaps_;  // connections with dropped messages, checked by drain_timer_
     bool drain_timer_armed_ = false;

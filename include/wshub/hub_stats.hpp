@@ -19,7 +19,7 @@ struct HubStats {
     std::uint64_t subscriptions = 0;   // (connection, channel) pairs now
     std::uint64_t channels = 0;        // channels tracked now: with local subscribers, or a PubSub call in flight
     std::uint64_t messages_in = 0;     // client frames received, total
-    std::uint64_t messages_out = 0;    // frames handed to the transport, total
+    std::uint64_t messages_out = 0;    // messages handed to the transport (each of a batch's counts), total
     std::uint64_t bytes_out = 0;       // payload bytes handed to the transport, total
     std::uint64_t publishes = 0;       // client publishes accepted, total
     std::uint64_t evictions = 0;       // connections closed with 4008, total
@@ -30,6 +30,7 @@ struct HubStats {
     std::uint64_t pubsub_unsubscribes = 0;  // PubSub unsubscribe calls made, total
     std::uint64_t directs_routed = 0;  // direct messages handed to the registry for another instance, total
     std::uint64_t directs_received = 0;  // direct messages that arrived in this instance's inbox, total
+    std::uint64_t batches = 0;         // fan-outs of several messages at once (one tick's worth for a channel), total
     bool pubsub_up = true;             // the PubSub's last reported state
     bool draining = false;             // graceful shutdown has started
 };
@@ -41,7 +42,7 @@ struct HubCounters {
     using counter = std::atomic<std::uint64_t>;
     counter connections{0}, subscriptions{0}, channels{0}, messages_in{0}, messages_out{0}, bytes_out{0},
         publishes{0}, evictions{0}, dropped_messages{0}, gaps_sent{0}, bad_frames{0}, pubsub_subscribes{0},
-        pubsub_unsubscribes{0}, directs_routed{0}, directs_received{0};
+        pubsub_unsubscribes{0}, directs_routed{0}, directs_received{0}, batches{0};
     std::atomic<bool> pubsub_up{true}, draining{false};
 
     static void add(counter& c, std::uint64_t n = 1) noexcept { c.fetch_add(n, std::memory_order_relaxed); }
@@ -65,6 +66,7 @@ struct HubCounters {
         s.pubsub_unsubscribes = r(pubsub_unsubscribes);
         s.directs_routed = r(directs_routed);
         s.directs_received = r(directs_received);
+        s.batches = r(batches);
         s.pubsub_up = pubsub_up.load(std::memory_order_relaxed);
         s.draining = draining.load(std::memory_order_relaxed);
         return s;

@@ -40,6 +40,8 @@ inline std::string format_prometheus(const HubStats& s, std::string_view instanc
     metric("wshub_directs_routed_total", "counter", "Direct messages sent on to another instance.", s.directs_routed);
     metric("wshub_directs_received_total", "counter", "Direct messages received from another instance.",
            s.directs_received);
+    metric("wshub_batches_total", "counter", "Fan-outs of several messages in one send (per-tick coalescing).",
+           s.batches);
     metric("wshub_pubsub_up", "gauge", "1 while the PubSub backend is reachable.", s.pubsub_up ? 1 : 0);
     metric("wshub_draining", "gauge", "1 once graceful shutdown has started.", s.draining ? 1 : 0);
     return out;

@@ -30,6 +30,13 @@
 //
 //       // Stop accepting new connections; existing ones stay (graceful shutdown).
 //       void stop_accepting();
+//
+//       // Optional. With it, send() may be given a batch frame (frame->batch
+//       // not empty): the messages one tick produced for a channel, to be sent
+//       // in order, back to back, ideally in one write, and counted in
+//       // queued() as batch.size() frames. Without it, the hub sends a batch's
+//       // messages one by one.
+//       static constexpr bool sends_batches = true;
 //   };
 //
 // The hub calls send/close/terminate/queued/stop_accepting from its strand only,
@@ -105,7 +112,16 @@ struct has_stop_accepting : std::false_type {};
 template <class T>
 struct has_stop_accepting<T, std::void_t<decltype(std::declval<T&>().stop_accepting())>> : std::true_type {};
 
+template <class T, class = void>
+struct sends_batches : std::false_type {};
+template <class T>
+struct sends_batches<T, std::enable_if_t<T::sends_batches>> : std::true_type {};
+
 }  // namespace detail
+
+// Whether Transport T takes batch frames (see `sends_batches` above).
+template <class T>
+inline constexpr bool transport_sends_batches_v = detail::sends_batches<T>::value;
 
 template <class T>
 inline constexpr bool is_transport_v =

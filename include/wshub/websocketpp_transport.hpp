@@ -81,13 +81,13 @@ struct WebsocketppTransportConfig {
     // makes a stalled client show up in queued() sooner and bounds the memory
     // the kernel holds for it. Default: 0.
     int socket_send_buffer_bytes = 0;
-    // TCP_NODELAY on every connection (Nagle's algorithm off). Off, a small
-    // frame written while an earlier one is unacknowledged waits for more
-    // data or the peer's ACK; on, every frame is its own segment. websocketpp
-    // writes each message separately, so under fan-out load Nagle's batching
-    // wins (docs/transport.md has the measurement); for a latency-sensitive,
-    // low-rate service turn it on. Default: false.
-    bool tcp_no_delay = false;
+    // TCP_NODELAY on every connection (Nagle's algorithm off), so a frame is
+    // written as soon as the hub hands it over. Batching is the hub's job
+    // (one write per connection per tick, however many messages), and with
+    // Nagle on, a write made while an earlier one is unacknowledged waits for
+    // the peer's (possibly delayed) ACK: tens of milliseconds under load
+    // (docs/transport.md has the measurement). Default: true.
+    bool tcp_no_delay = true;
     // A client whose unread pongs (answers to its own pings) pass this many
     // bytes is closed with 1008 instead of answered: a ping flood from a client
     // that never reads cannot grow memory. Default: 256 KiB.
@@ -289,14 +289,19 @@ public:
 
     void set_handlers(TransportHandlers handlers) { handlers_ = std::move(handlers); }
 
+    // A batch frame goes out as one prepared message holding all its frames
+    // back to back, shared by every recipient: one write per connection.
+    static constexpr bool sends_batches = true;
+
     void send(ConnectionId id, const SharedFrame& frame) {
         const auto con = find(id);
         if (!con) return;
         const auto& message = prepared(*frame);
         const std::uint64_t size = message->get_header().size() + message->get_payload().size();
-        con->count_enqueued(size);
+        const std::uint64_t frames = frame->messages();
+        con->count_enqueued(size, frames);
         const std::error_code ec = con->send(message);
-        if (ec) con->uncount_enqueued(size);  // not open any more
+        if (ec) con->uncount_enqueued(size, frames);  // not open any more
     }
 
     void close(ConnectionId id, std::uint16_t code, std::string_view reason) {
@@ -358,8 +363,20 @@ private:
         if (cached != nullptr) return *cached;
         auto message = std::make_shared<detail::wspp_config::message_type>(
             detail::wspp_config::con_msg_manager_type::ptr(), websocketpp::frame::opcode::text, 0);
-        message->set_header(detail::text_frame_header(frame.payload.size()));
-        message->set_payload(frame.payload);
+        if (frame.batch.empty()) {
+            message->set_header(detail::text_frame_header(frame.payload.size()));
+            message->set_payload(frame.payload);
+        } else {
+            // No header of its own: the payload is the frames, each with its
+            // header (the byte counter in wspp_config.hpp relies on the empty header).
+            std::string frames;
+            frames.reserve(frame.payload_bytes() + 10 * frame.batch.size());
+            for (const auto& part : frame.batch) {
+                frames += detail::text_frame_header(part->payload.size());
+                frames += part->payload;
+            }
+            message->set_payload(std::move(frames));
+        }
         message->set_prepared(true);
         auto holder = std::make_shared<detail::wspp_message_ptr>(std::move(message));
         cached = holder.get();

@@ -97,8 +97,12 @@ public:
                      websocketpp::transport::write_handler handler) {
         std::uint64_t bytes = 0;
         for (const auto& b : buffers) bytes += b.len;
-        // websocketpp pushes exactly two buffers (header, payload) per frame.
-        const std::uint64_t frames = buffers.size() / 2;
+        // websocketpp pushes two buffers (header, payload) per message. A batch
+        // (several frames back to back) has an empty header and is counted frame by frame.
+        std::uint64_t frames = 0;
+        for (std::size_t i = 0; i + 1 < buffers.size(); i += 2) {
+            frames += buffers[i].len == 0 ? count_frames(buffers[i + 1].buf, buffers[i + 1].len) : 1;
+        }
         base::async_write(buffers, [this, bytes, frames, handler = std::move(handler)](
                                        const websocketpp::lib::error_code& ec) {
             // The base handler holds a shared_ptr to this connection while the write is pending.
@@ -108,6 +112,24 @@ public:
             }
             handler(ec);
         });
+    }
+
+    // websocketpp calls this (as transport_con_type::dispatch) to start a write
+    // after send() queued a frame, and to go on writing after a write
+    // completed. Its own version always posts, so a frame waits one full pass
+    // of the io_context's queue before its write starts: under load, with the
+    // queue holding a write completion per connection, that pass is
+    // milliseconds, paid again at every hop. Running the handler now when this
+    // thread can enter the connection's strand (it is not held elsewhere)
+    // writes the first frame at once and leaves the frames queued while that
+    // write is in flight to go out together in the next one: one write per
+    // connection per pass, however many frames, so batching grows with load.
+    // Thread safety is the strand's: the handler still never runs
+    // concurrently with the connection's other handlers. websocketpp calls
+    // dispatch with no lock held, so running inline cannot deadlock.
+    websocketpp::lib::error_code dispatch(websocketpp::transport::dispatch_handler handler) {
+        base::get_strand()->dispatch(std::move(handler));
+        return {};
     }
 
     // Runs fn on this connection's strand (websocketpp keeps dispatch protected;
@@ -122,14 +144,34 @@ public:
     std::atomic<std::uint64_t> frames_enqueued{0};
     std::atomic<std::uint64_t> frames_written{0};
 
-    // Counts one frame of `bytes` as queued.
-    void count_enqueued(std::uint64_t bytes) {
+    // Counts `frames` frames of `bytes` in all as queued.
+    void count_enqueued(std::uint64_t bytes, std::uint64_t frames = 1) {
         bytes_enqueued.fetch_add(bytes, std::memory_order_relaxed);
-        frames_enqueued.fetch_add(1, std::memory_order_relaxed);
+        frames_enqueued.fetch_add(frames, std::memory_order_relaxed);
     }
-    void uncount_enqueued(std::uint64_t bytes) {
+    void uncount_enqueued(std::uint64_t bytes, std::uint64_t frames = 1) {
         bytes_enqueued.fetch_sub(bytes, std::memory_order_relaxed);
-        frames_enqueued.fetch_sub(1, std::memory_order_relaxed);
+        frames_enqueued.fetch_sub(frames, std::memory_order_relaxed);
+    }
+
+    // The frames in a buffer of complete server (unmasked) frames back to back.
+    static std::uint64_t count_frames(const char* data, std::size_t len) {
+        std::uint64_t frames = 0;
+        std::size_t at = 0;
+        while (at + 2 <= len) {
+            const auto length7 = static_cast<unsigned char>(data[at + 1]) & 0x7F;
+            std::uint64_t payload = length7;
+            std::size_t header = 2;
+            if (length7 == 126 || length7 == 127) {
+                header += length7 == 126 ? 2 : 8;
+                if (at + header > len) break;
+                payload = 0;
+                for (std::size_t i = 2; i < header; ++i) payload = (payload << 8) | static_cast<unsigned char>(data[at + i]);
+            }
+            ++frames;
+            at += header + static_cast<std::size_t>(payload);
+        }
+        return frames;
     }
     // Bytes handed over and not yet written.
     std::uint64_t backlog_bytes() const {
