@@ -1,6 +1,6 @@
 // tests/support/hub_fixture.hpp: a Hub on the in-memory transport, ready for a test.
 //
-// Holds an io_context run by the test thread, a MemoryTransport, a PubSub
+// Holds an io_context run by the test thread, a MemoryTransport (or another), a PubSub
 // (FakePubSub by default, LocalPubSub on request) and the Hub, plus helpers
 // to open clients and send them requests.
 #pragma once
@@ -18,7 +18,7 @@
 
 namespace wshub::test {
 
-template <class PubSub, class Policies = DefaultPolicies>
+template <class PubSub, class Policies = DefaultPolicies, class Transport = MemoryTransport>
 struct HubFixture {
     explicit HubFixture(HubConfig config = test_config())
         : pubsub(make_pubsub()), hub(io.get_executor(), transport, pubsub, std::move(config)) {}
@@ -61,9 +61,9 @@ struct HubFixture {
     }
 
     asio::io_context io;
-    MemoryTransport transport;
+    Transport transport;
     PubSub pubsub;
-    Hub<MemoryTransport, PubSub, Policies> hub;
+    Hub<Transport, PubSub, Policies> hub;
 };
 
 }  // namespace wshub::test

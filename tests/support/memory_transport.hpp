@@ -4,6 +4,10 @@
 // client side: connect, send a frame, disconnect, stall a connection (frames
 // pile up in its queue, as with a client that stopped reading) and drain it.
 // No sockets; the real websocketpp transport has its own end-to-end tests.
+// MemoryTransport does not take batch frames, so the hub sends it messages
+// one by one; BatchingMemoryTransport declares `sends_batches` and is given a
+// tick's messages for a channel as one batch frame, which the client side
+// unpacks into its messages.
 //
 // Thread safety: none; the test and the io_context run on one thread.
 #pragma once
@@ -44,7 +48,7 @@ public:
         if (p.stalled) {
             p.queue.push_back(frame);
         } else {
-            p.received.push_back(frame->payload);
+            take(p, *frame);
         }
     }
 
@@ -70,8 +74,10 @@ public:
         const auto it = peers_.find(id);
         QueueStats stats;
         if (it == peers_.end()) return stats;
-        for (const auto& f : it->second.queue) stats.bytes += f->payload.size();
-        stats.messages = it->second.queue.size();
+        for (const auto& f : it->second.queue) {
+            stats.bytes += f->payload_bytes();
+            stats.messages += f->messages();
+        }
         return stats;
     }
 
@@ -111,7 +117,7 @@ public:
     void drain(ConnectionId id) {
         Peer& p = peer_mut(id);
         p.stalled = false;
-        for (const auto& f : p.queue) p.received.push_back(f->payload);
+        for (const auto& f : p.queue) take(p, *f);
         p.queue.clear();
     }
 
@@ -122,6 +128,14 @@ public:
     std::size_t close_calls() const noexcept { return close_calls_; }
 
 private:
+    static void take(Peer& p, const OutFrame& frame) {
+        if (frame.batch.empty()) {
+            p.received.push_back(frame.payload);
+            return;
+        }
+        for (const auto& part : frame.batch) p.received.push_back(part->payload);
+    }
+
     Peer& peer_mut(ConnectionId id) {
         const auto it = peers_.find(id);
         if (it == peers_.end()) throw std::logic_error("MemoryTransport: unknown connection " + std::to_string(id));
@@ -133,6 +147,12 @@ private:
     ConnectionId next_id_ = 1;
     bool accepting_ = true;
     std::size_t close_calls_ = 0;
+};
+
+// The same, taking batch frames.
+class BatchingMemoryTransport : public MemoryTransport {
+public:
+    static constexpr bool sends_batches = true;
 };
 
 }  // namespace wshub::test
