@@ -72,6 +72,7 @@ struct Options {
     double drain = 3;
     int threads = 1;
     bool publisher_thread = false;
+    int stalled = 0;
     int source_addresses = 1;
     int connect_concurrency = 200;
     std::vector<long> server_pids;
@@ -187,6 +188,7 @@ struct Subscriber {
     std::vector<int> channels;  // subscribed in this order, request ids 1..n
     int acks = 0;
     bool acked = false;         // every subscribe answered with an ack
+    bool stalled = false;       // stops reading once acked (--stalled)
     std::vector<std::uint64_t> last_seq;  // per publisher, 0 = none yet (sequences start at 1)
 };
 
@@ -239,6 +241,7 @@ void on_subscriber_text(Shared& shared, Worker& w, Subscriber& sub, std::string_
             if (++sub.acks == static_cast<int>(sub.channels.size())) {
                 sub.acked = true;
                 w.acked.fetch_add(1, std::memory_order_relaxed);
+                if (sub.stalled) sub.conn->stop_reading();
             }
         } else if (text.find("\"type\":\"error\"") != std::string_view::npos) {
             std::cerr << "subscribe refused: " << text << '\n';
@@ -246,7 +249,7 @@ void on_subscriber_text(Shared& shared, Worker& w, Subscriber& sub, std::string_
         }
         return;
     }
-    if (text.compare(0, 17, "{\"type\":\"message\"") != 0) return;
+    if (sub.stalled || text.compare(0, 17, "{\"type\":\"message\"") != 0) return;
     const auto time = read_digits(text, "\"t\":\"", time_digits);
     const auto pub = read_digits(text, "\"p\":\"", publisher_digits);
     const auto seq = read_digits(text, "\"s\":\"", seq_digits);
@@ -393,6 +396,11 @@ int main(int argc, char** argv) {
     app.add_option("--warmup", o.warmup, "Seconds published but not measured")->check(CLI::NonNegativeNumber)->capture_default_str();
     app.add_option("--drain", o.drain, "Seconds to wait for the last deliveries")->check(CLI::NonNegativeNumber)->capture_default_str();
     app.add_option("--threads", o.threads, "Load generator threads")->check(CLI::Range(1, 64))->capture_default_str();
+    app.add_option("--stalled", o.stalled,
+                   "Subscribers (the first N) that stop reading once subscribed, with a 4 KiB receive buffer; "
+                   "their messages are not expected")
+        ->check(CLI::NonNegativeNumber)
+        ->capture_default_str();
     app.add_flag("--publisher-thread", o.publisher_thread,
                  "Publishers on a thread of their own, so a burst of deliveries cannot delay the schedule");
     app.add_option("--source-addresses", o.source_addresses,
@@ -442,11 +450,13 @@ int main(int argc, char** argv) {
         Worker& w = *workers[static_cast<std::size_t>(i % o.threads)];
         Subscriber sub;
         sub.conn = std::make_unique<loadgen::WsConnection>(w.io, random_mask(rng));
+        sub.stalled = i < o.stalled;
+        if (sub.stalled) sub.conn->set_receive_buffer(4096);
         for (int k = 0; k < o.channels_per_subscriber; ++k) {
             const int channel = static_cast<int>(
                 (static_cast<long long>(i) * o.channels_per_subscriber + k) % o.channels);
             sub.channels.push_back(channel);
-            ++subs_on_channel[static_cast<std::size_t>(channel)];
+            if (!sub.stalled) ++subs_on_channel[static_cast<std::size_t>(channel)];
         }
         sub.last_seq.assign(static_cast<std::size_t>(std::max(o.publishers, 1)), 0);
         w.subs.push_back(std::move(sub));
@@ -523,6 +533,16 @@ int main(int argc, char** argv) {
     // ---- Publish, open loop ----------------------------------------------------
     std::vector<std::optional<loadgen::ProcSample>> servers_before;
     for (long pid : o.server_pids) servers_before.push_back(loadgen::sample_process(pid));
+    // The servers' highest RSS seen while publishing, sampled once a second and at the end.
+    std::vector<std::uint64_t> rss_peaks(o.server_pids.size(), 0);
+    const auto sample_rss_peaks = [&] {
+        for (std::size_t i = 0; i < o.server_pids.size(); ++i) {
+            if (const auto sample = loadgen::sample_process(o.server_pids[i])) {
+                rss_peaks[i] = std::max<std::uint64_t>(rss_peaks[i], sample->rss_bytes);
+            }
+        }
+    };
+    sample_rss_peaks();
     const auto self_before = loadgen::sample_process(0);
     std::vector<std::unique_ptr<asio::steady_timer>> timers;
     const auto delivered_total = [&] {
@@ -543,6 +563,7 @@ int main(int argc, char** argv) {
         std::uint64_t last = 0;
         wait_for([&] { return now_ns() >= shared.measure_until_ns.load() || shared.backlog_overflow.load(); },
                  o.warmup + o.duration + 60, [&] {
+                     sample_rss_peaks();
                      const auto d = delivered_total();
                      log("delivered/s " + std::to_string(d - last) + ", total " + std::to_string(d));
                      last = d;
@@ -573,6 +594,7 @@ int main(int argc, char** argv) {
     }
     wait_for([&] { return delivered_total() >= expected; }, o.drain);
 
+    sample_rss_peaks();
     std::vector<std::optional<loadgen::ProcSample>> servers_after;
     for (long pid : o.server_pids) servers_after.push_back(loadgen::sample_process(pid));
     const auto self_after = loadgen::sample_process(0);
@@ -607,7 +629,8 @@ int main(int argc, char** argv) {
          << ", \"rate\": " << json_number(o.rate) << ", \"payload\": " << o.payload
          << ", \"duration\": " << json_number(o.duration) << ", \"warmup\": " << json_number(o.warmup)
          << ", \"threads\": " << o.threads
-         << ", \"publisher_thread\": " << (o.publisher_thread ? "true" : "false") << "},\n";
+         << ", \"publisher_thread\": " << (o.publisher_thread ? "true" : "false")
+         << ", \"stalled\": " << o.stalled << "},\n";
     json << "  \"connect\": {\"subscribed\": " << acked_total() << ", \"failed\": " << failed_total()
          << ", \"seconds\": " << json_number(connect_seconds)
          << ", \"per_second\": " << json_number(connect_seconds > 0 ? o.subscribers / connect_seconds : 0) << "},\n";
@@ -635,6 +658,7 @@ int main(int argc, char** argv) {
         json << (i ? ", " : "") << "{\"pid\": " << o.server_pids[i] << ", \"cpu_seconds\": " << json_number(cpu)
              << ", \"rss_bytes_before_connect\": " << (initial ? initial->rss_bytes : 0)
              << ", \"rss_bytes_connected\": " << (before ? before->rss_bytes : 0)
+             << ", \"rss_bytes_peak\": " << rss_peaks[i]
              << ", \"rss_bytes_end\": " << (after ? after->rss_bytes : 0) << "}";
     }
     json << "],\n";

@@ -51,6 +51,7 @@ public:
         std::error_code ec;
         socket_.open(server.protocol(), ec);
         if (!ec && !source.is_unspecified()) socket_.bind({source, 0}, ec);
+        if (!ec && receive_buffer_ > 0) socket_.set_option(asio::socket_base::receive_buffer_size(receive_buffer_), ec);
         if (ec) return fail_open(ec);
         socket_.set_option(asio::ip::tcp::no_delay(true), ec);
         request_ = "GET " + path + " HTTP/1.1\r\nHost: " + host_header +
@@ -66,6 +67,14 @@ public:
     }
 
     bool open() const noexcept { return open_; }
+
+    // SO_RCVBUF for the socket, set before it connects (a small one makes a
+    // client that stops reading push back on the server sooner). 0: the kernel's.
+    void set_receive_buffer(int bytes) { receive_buffer_ = bytes; }
+
+    // Reads nothing more after the frames already buffered: a client that
+    // stopped reading, as far as the server can tell (it still answers nothing).
+    void stop_reading() { reading_stopped_ = true; }
 
     // Appends one text frame, masked here.
     void append_text(std::string_view text) {
@@ -212,6 +221,7 @@ private:
         }
         if (closed_) return;
         if (at > 0) consume(at);
+        if (reading_stopped_) return;
         socket_.async_read_some(asio::buffer(in_.data() + filled_, in_.size() - filled_),
                                 [this](std::error_code ec, std::size_t n) {
                                     if (ec) return close(ec);
@@ -227,6 +237,8 @@ private:
     std::size_t filled_ = 0;
     std::vector<char> out_, pending_;
     bool writing_ = false;
+    bool reading_stopped_ = false;
+    int receive_buffer_ = 0;
     bool open_ = false;
     bool closed_ = false;
     EventHandler on_open_;

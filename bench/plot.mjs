@@ -1,0 +1,83 @@
+// bench/plot.mjs RESULTS_DIR [OUT_DIR]: the PNG plots of docs/benchmarks.md,
+// drawn by gnuplot (Debian's gnuplot-nox) from bench/run's JSON results.
+//
+//   fanout-latency-<N>.png   p99 latency against offered deliveries/s, one line per server (N subscribers)
+//   idle-memory.png          server RSS per idle connection against connections, one line per server
+//
+// OUT_DIR defaults to docs/images. Servers whose runs are missing are left out.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const dir = process.argv[2];
+const outDir = process.argv[3] ?? path.join(path.dirname(new URL(import.meta.url).pathname), '..', 'docs', 'images');
+if (!dir) {
+  console.error('usage: node bench/plot.mjs RESULTS_DIR [OUT_DIR]');
+  process.exit(2);
+}
+const order = ['wshub', 'node-ws', 'bun', 'naive-wspp'];
+const fanout = new Map();  // subscribers -> server -> [[offered, p99 ms, lost]]
+const idle = new Map();    // server -> [[connections, KiB per connection]]
+for (const name of readdirSync(dir)) {
+  let result;
+  try { result = JSON.parse(readFileSync(path.join(dir, name), 'utf8')); } catch { continue; }
+  let m = /^fanout-(.+)-(\d+)-(\d+)\.json$/.exec(name);
+  if (m) {
+    const [, server, subs, offered] = m;
+    if (!fanout.has(subs)) fanout.set(subs, new Map());
+    const rows = fanout.get(subs);
+    if (!rows.has(server)) rows.set(server, []);
+    rows.get(server).push([Number(offered), result.latency_us.p99 / 1000, result.lost]);
+    continue;
+  }
+  m = /^idle-(.+)-(\d+)\.json$/.exec(name);
+  if (m) {
+    if (!idle.has(m[1])) idle.set(m[1], []);
+    idle.get(m[1]).push([Number(m[2]), result.server_rss_bytes_per_connection / 1024]);
+  }
+}
+
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'wshub-plot-'));
+const gnuplot = (script) => execFileSync('gnuplot', [], { input: script });
+const lines = (series, using) =>
+  order.filter((s) => series.has(s)).map((s) => {
+    const file = path.join(tmp, `${s}-${Math.random().toString(36).slice(2)}.dat`);
+    writeFileSync(file, series.get(s).sort((a, b) => a[0] - b[0]).map((r) => r.join(' ')).join('\n') + '\n');
+    return `'${file}' using ${using} with linespoints lw 2 pt 7 title '${s}'`;
+  }).join(', ');
+
+for (const [subs, series] of fanout) {
+  const png = path.join(outDir, `fanout-latency-${subs}.png`);
+  gnuplot(`set terminal pngcairo size 900,520 font 'sans,11'
+set output '${png}'
+set title 'Local fan-out, 1 channel, ${subs} subscribers, 128-byte payloads (server on one core)'
+set xlabel 'offered deliveries per second'
+set ylabel 'p99 latency (ms, log scale)'
+set logscale xy
+set format x '%.0s%c'
+set grid
+set key top left
+set arrow from graph 0, first 50 to graph 1, first 50 nohead dt 2 lc rgb '#888888'
+set label 'p99 = 50 ms' at graph 0.02, first 60 tc rgb '#666666'
+plot ${lines(series, '1:2')}
+`);
+  console.log(png);
+}
+if (idle.size > 0) {
+  const png = path.join(outDir, 'idle-memory.png');
+  gnuplot(`set terminal pngcairo size 900,520 font 'sans,11'
+set output '${png}'
+set title 'Idle connections: server RSS per connection (one server process, at most ~19,900 open files here)'
+set xlabel 'connections'
+set ylabel 'KiB per connection'
+set yrange [0:*]
+set grid
+set key top right
+set arrow from graph 0, first 8 to graph 1, first 8 nohead dt 2 lc rgb '#888888'
+set label 'target: 8 KiB' at graph 0.02, first 8.5 tc rgb '#666666'
+plot ${lines(idle, '1:2')}
+`);
+  console.log(png);
+}
+rmSync(tmp, { recursive: true, force: true });
