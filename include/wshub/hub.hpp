@@ -1002,6 +1002,8 @@ private:
                 for (const auto& frame : frames) send(*conn, frame, &channel.name);
             }
         }
+        frames.clear();
+        if (channel.batch.empty()) channel.batch.swap(frames);  // keep the capacity for the next tick
     }
 
     void on_presence_event(Channel& channel, const std::string& payload) {

@@ -114,24 +114,6 @@ public:
         });
     }
 
-    // websocketpp calls this (as transport_con_type::dispatch) to start a write
-    // after send() queued a frame, and to go on writing after a write
-    // completed. Its own version always posts, so a frame waits one full pass
-    // of the io_context's queue before its write starts: under load, with the
-    // queue holding a write completion per connection, that pass is
-    // milliseconds, paid again at every hop. Running the handler now when this
-    // thread can enter the connection's strand (it is not held elsewhere)
-    // writes the first frame at once and leaves the frames queued while that
-    // write is in flight to go out together in the next one: one write per
-    // connection per pass, however many frames, so batching grows with load.
-    // Thread safety is the strand's: the handler still never runs
-    // concurrently with the connection's other handlers. websocketpp calls
-    // dispatch with no lock held, so running inline cannot deadlock.
-    websocketpp::lib::error_code dispatch(websocketpp::transport::dispatch_handler handler) {
-        base::get_strand()->dispatch(std::move(handler));
-        return {};
-    }
-
     // Runs fn on this connection's strand (websocketpp keeps dispatch protected;
     // terminate() and ping() must not race with the connection's own handlers).
     void run_on_strand(std::function<void()> fn) { base::dispatch(std::move(fn)); }
