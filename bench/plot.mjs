@@ -39,7 +39,15 @@ for (const name of readdirSync(dir)) {
 }
 
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'wshub-plot-'));
-const gnuplot = (script) => execFileSync('gnuplot', [], { input: script });
+// Draws one PNG: the common frame (size, grid, a dashed reference line at
+// `refY` labelled `refLabel`) around `body` (titles, axes, the plot command).
+const gnuplot = (png, refY, refLabel, body) => execFileSync('gnuplot', [], { input: `set terminal pngcairo size 900,520 font 'sans,11'
+set output '${png}'
+set grid
+set arrow from graph 0, first ${refY} to graph 1, first ${refY} nohead dt 2 lc rgb '#888888'
+set label '${refLabel}' at graph 0.02, first ${refY * 1.08} tc rgb '#666666'
+${body}
+` });
 const lines = (series, using) =>
   order.filter((s) => series.has(s)).map((s) => {
     const file = path.join(tmp, `${s}-${Math.random().toString(36).slice(2)}.dat`);
@@ -49,33 +57,24 @@ const lines = (series, using) =>
 
 for (const [subs, series] of fanout) {
   const png = path.join(outDir, `fanout-latency-${subs}.png`);
-  gnuplot(`set terminal pngcairo size 900,520 font 'sans,11'
-set output '${png}'
-set title 'Local fan-out, 1 channel, ${subs} subscribers, 128-byte payloads (server on one core)'
+  gnuplot(png, 50, 'p99 = 50 ms', `set title 'Local fan-out, 1 channel, ${subs} subscribers, 128-byte payloads (server on one core)'
 set xlabel 'offered deliveries per second'
 set ylabel 'p99 latency (ms, log scale)'
 set logscale xy
+set autoscale xfix
 set format x '%.0s%c'
-set grid
 set key top left
-set arrow from graph 0, first 50 to graph 1, first 50 nohead dt 2 lc rgb '#888888'
-set label 'p99 = 50 ms' at graph 0.02, first 60 tc rgb '#666666'
 plot ${lines(series, '1:2')}
 `);
   console.log(png);
 }
 if (idle.size > 0) {
   const png = path.join(outDir, 'idle-memory.png');
-  gnuplot(`set terminal pngcairo size 900,520 font 'sans,11'
-set output '${png}'
-set title 'Idle connections: server RSS per connection (one server process, at most ~19,900 open files here)'
+  gnuplot(png, 8, 'target: 8 KiB', `set title 'Idle connections: server RSS per connection (one server process: at most about 19,900 open files here)'
 set xlabel 'connections'
 set ylabel 'KiB per connection'
 set yrange [0:*]
-set grid
-set key top right
-set arrow from graph 0, first 8 to graph 1, first 8 nohead dt 2 lc rgb '#888888'
-set label 'target: 8 KiB' at graph 0.02, first 8.5 tc rgb '#666666'
+set key bottom left
 plot ${lines(idle, '1:2')}
 `);
   console.log(png);

@@ -27,7 +27,7 @@ namespace {
 
 // A transport on its own (no hub), run by one thread, remembering the last connection opened.
 struct BareTransport {
-    BareTransport() : transport(io, ephemeral_port()) {
+    explicit BareTransport(bool inline_writes = false) : transport(io, config(inline_writes)) {
         transport.set_handlers(TransportHandlers{
             [this](ConnectionId id, ConnectionInfo) { opened.store(id); },
             [](ConnectionId, std::string, MessageKind) {},
@@ -36,10 +36,21 @@ struct BareTransport {
         if (const auto ec = transport.listen()) throw std::runtime_error("listen: " + ec.message());
         runner = std::thread([this] { io.run(); });
     }
+    static WebsocketppTransportConfig config(bool inline_writes) {
+        WebsocketppTransportConfig c = ephemeral_port();
+        c.inline_writes = inline_writes;
+        return c;
+    }
     ~BareTransport() {
         work.reset();
         io.stop();
         runner.join();
+    }
+    // Waits until `client` is open and the transport reported it; its id.
+    ConnectionId wait_for_connection(ClientConn& client) {
+        REQUIRE(client.wait_connected() == ClientConn::State::open);
+        REQUIRE(eventually([&] { return opened.load() != 0; }));
+        return opened.load();
     }
     void send(ConnectionId id, SharedFrame frame) {
         asio::post(io, [this, id, frame = std::move(frame)] { transport.send(id, frame); });
@@ -63,12 +74,12 @@ SharedFrame batch_of(const std::vector<std::string>& payloads) {
 
 TEST_CASE("a batch frame reaches a real client as its messages, in order, and drains from the queue count",
           "[transport][e2e][batching]") {
-    BareTransport server;
+    const bool inline_writes = GENERATE(false, true);
+    INFO("inline_writes " << inline_writes);
+    BareTransport server(inline_writes);
     TestClients clients;
     auto client = clients.open(server.transport.local_port());
-    REQUIRE(client->wait_connected() == ClientConn::State::open);
-    REQUIRE(eventually([&] { return server.opened.load() != 0; }));
-    const ConnectionId id = server.opened.load();
+    const ConnectionId id = server.wait_for_connection(*client);
 
     // 7-bit, 16-bit and 64-bit payload lengths, and the boundaries between them.
     const std::vector<std::string> payloads = {
@@ -105,9 +116,7 @@ TEST_CASE("until written, a batch counts in queued() as each of its messages", "
     BareTransport server;
     TestClients clients;
     auto client = clients.open(server.transport.local_port());
-    REQUIRE(client->wait_connected() == ClientConn::State::open);
-    REQUIRE(eventually([&] { return server.opened.load() != 0; }));
-    const ConnectionId id = server.opened.load();
+    const ConnectionId id = server.wait_for_connection(*client);
 
     // The slow-client policy reads queued() right after sending. On the one
     // thread running the io_context the write's completion cannot run inside

@@ -80,6 +80,7 @@ struct Options {
     long registry_ttl_ms = 30'000;
     long janitor_interval_ms = 10'000;
     bool tcp_no_delay = true;
+    bool inline_writes = false;
 };
 
 // The channels of the page's rooms; presence is on for them.
@@ -322,6 +323,7 @@ int serve(const Options& options) {
     transport_config.ping_interval = std::chrono::milliseconds(options.ping_interval_ms);
     transport_config.pong_timeout = std::chrono::milliseconds(options.pong_timeout_ms);
     transport_config.tcp_no_delay = options.tcp_no_delay;
+    transport_config.inline_writes = options.inline_writes;
 
     wshub::HubConfig hub_config;
     hub_config.instance_id = options.instance;
@@ -416,6 +418,9 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     app.add_option("--allowed-origin", options.allowed_origins, "Allowed Origin of WebSocket handshakes (repeatable; none: any)");
     app.add_option("--tcp-no-delay", options.tcp_no_delay, "TCP_NODELAY on every connection (docs/transport.md)")
+        ->capture_default_str();
+    app.add_option("--inline-writes", options.inline_writes,
+                   "Start writes inside the hub's fan-out (one thread only; docs/transport.md)")
         ->capture_default_str();
     app.add_option("--ping-interval", options.ping_interval_ms, "Milliseconds between pings; 0 disables")->capture_default_str();
     app.add_option("--pong-timeout", options.pong_timeout_ms, "Milliseconds a pong may take before the connection is closed")

@@ -114,6 +114,21 @@ public:
         });
     }
 
+    // websocketpp calls this (as transport_con_type::dispatch) to start a
+    // write after send() queued a frame, and to go on writing after a write
+    // completed. Its own version always posts. With wshub_inline_writes the
+    // handler runs at once when this thread can take the connection's strand
+    // (nobody else holds it): the write starts inside the hub's fan-out
+    // instead of one pass of the io_context's queue later. Thread safety is
+    // the strand's either way; websocketpp calls dispatch with no lock held.
+    websocketpp::lib::error_code dispatch(websocketpp::transport::dispatch_handler handler) {
+        if (wshub_inline_writes) {
+            base::get_strand()->dispatch(std::move(handler));
+            return {};
+        }
+        return base::dispatch(std::move(handler));
+    }
+
     // Runs fn on this connection's strand (websocketpp keeps dispatch protected;
     // terminate() and ping() must not race with the connection's own handlers).
     void run_on_strand(std::function<void()> fn) { base::dispatch(std::move(fn)); }
@@ -162,6 +177,8 @@ public:
         return enqueued > written ? enqueued - written : 0;
     }
 
+    // Set right after accept (WebsocketppTransportConfig::inline_writes), before any write is dispatched.
+    bool wshub_inline_writes = false;
     // Set during the handshake, before the connection opens; read afterwards.
     ConnectionId wshub_id = 0;
     ConnectionInfo wshub_info;
