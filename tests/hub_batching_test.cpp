@@ -5,6 +5,7 @@
 // and membership changes in the same tick neither lose nor leak messages.
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -214,4 +215,47 @@ TEST_CASE_METHOD(DroppingBatches, "a batch over the queue limit is dropped whole
     REQUIRE(run_until(io, [&] { return !received_of_type(slow, "gap").empty(); }));
     CHECK(channel_events(slow) ==
           std::vector<std::string>{message("news", "1"), message("news", "2"), message("news", "3")});
+}
+
+namespace {
+// A transport that, while the hub is handing it a frame, has the client
+// answer at once: the handler runs inside the hub's own call.
+struct ReenteringTransport : MemoryTransport {
+    std::function<void(ConnectionId, const SharedFrame&)> on_send;
+    void send(ConnectionId id, const SharedFrame& frame) {
+        MemoryTransport::send(id, frame);
+        if (on_send) on_send(id, frame);
+    }
+};
+using Reentering = Fixture<ReenteringTransport>;
+}  // namespace
+
+TEST_CASE_METHOD(Reentering, "a handler called from inside the hub's own call is queued, not run inside the fan-out",
+                 "[hub][batching][threading]") {
+    const auto first = connect();
+    const auto second = connect();
+    const auto third = connect();
+    for (const auto id : {first, second, third}) subscribe(id, "news");
+    // The first subscriber leaves the moment its copy is handed over. Run
+    // inline, the leave would reorder the members the fan-out is walking and
+    // the last of them would miss the message.
+    std::uint64_t subscriptions_inside = 0;
+    bool fired = false;
+    transport.on_send = [&](ConnectionId id, const SharedFrame& frame) {
+        if (!fired && id == first && frame->kind == FrameKind::message) {
+            fired = true;
+            transport.receive(first, R"({"type":"unsubscribe","channel":"news","id":"bye"})");
+            subscriptions_inside = hub.stats().subscriptions;  // 2 if the leave ran inside this call
+        }
+    };
+    arrives("news", "1");
+    settle(io);
+    CHECK(subscriptions_inside == 3);
+    for (const auto id : {first, second, third}) {
+        INFO("subscriber " << id);
+        CHECK(channel_events(id) == std::vector<std::string>{message("news", "1")});
+    }
+    REQUIRE_FALSE(received_of_type(first, "ack").empty());
+    CHECK(string_field(received_of_type(first, "ack").back(), "id") == "bye");
+    CHECK(hub.stats().subscriptions == 2);
 }

@@ -147,23 +147,19 @@ public:
             [this](ConnectionId id, ConnectionInfo info) {
                 asio::post(strand_, [this, id, info = std::move(info)]() mutable { on_open(id, std::move(info)); });
             },
-            // Messages are dispatched, not posted: when the strand is free the
-            // hub handles the message inside the transport's read handler
-            // instead of one more pass of the io_context's queue later (see
-            // docs/benchmarks.md, "hops"). Ordering holds: dispatch only runs
-            // inline when nothing is queued on the strand.
+            // Messages enter the strand at once when it is free (see enter()).
             [this](ConnectionId id, std::string payload, MessageKind kind) {
-                asio::dispatch(strand_, [this, id, payload = std::move(payload), kind]() mutable {
+                enter([this, id, payload = std::move(payload), kind]() mutable {
                     on_message(id, std::move(payload), kind);
                 });
             },
             [this](ConnectionId id) { asio::post(strand_, [this, id] { on_close(id); }); },
         });
         pubsub_.set_handlers(PubSubHandlers{
-            // Dispatched for the same reason; fan-out never calls back into the
-            // PubSub, so running inside its delivery is safe.
+            // The same; fan-out never calls back into the PubSub, so running
+            // inside its delivery is safe.
             [this](std::string topic, std::string payload) {
-                asio::dispatch(strand_, [this, topic = std::move(topic), payload = std::move(payload)] {
+                enter([this, topic = std::move(topic), payload = std::move(payload)] {
                     on_pubsub_message(topic, payload);
                 });
             },
@@ -913,6 +909,23 @@ private:
             if (m.channel == &channel) return it->second.get();
         }
         return nullptr;
+    }
+
+    // Runs fn on the strand: at once when the strand is free (the hub handles
+    // a message inside the transport's read handler or the PubSub's delivery
+    // instead of one more pass of the io_context's queue later, see
+    // docs/benchmarks.md, "where the latency goes"), posted when it is not. It
+    // is posted, too, when this thread is already inside the strand: a
+    // Transport or PubSub that calls a handler from inside a call the hub made
+    // must not re-enter the hub in the middle of what it was doing. Ordering
+    // holds: dispatch only runs inline when nothing is queued on the strand.
+    template <class Fn>
+    void enter(Fn&& fn) {
+        if (strand_.running_in_this_thread()) {
+            asio::post(strand_, std::forward<Fn>(fn));
+        } else {
+            asio::dispatch(strand_, std::forward<Fn>(fn));
+        }
     }
 
     void publish_envelope(const std::string& channel, std::string_view data, Completion done) {
