@@ -70,6 +70,7 @@ TEST_CASE_METHOD(Batching, "one tick's messages reach each subscriber as one sha
     subscribe(outsider, "other");
     const auto sent_before = transport.peer(a).sent.size();
     const auto out_before = hub.stats().messages_out;
+    const auto bytes_before = hub.stats().bytes_out;
 
     arrives("news", "1");
     arrives("news", "2");
@@ -91,6 +92,8 @@ TEST_CASE_METHOD(Batching, "one tick's messages reach each subscriber as one sha
     CHECK(channel_events(outsider) == std::vector<std::string>{message("other", "9")});
     CHECK(hub.stats().batches == 1);
     CHECK(hub.stats().messages_out == out_before + 3 + 3 + 1);  // counted per message, not per batch
+    const auto news = message("news", "1").size() + message("news", "2").size() + message("news", "3").size();
+    CHECK(hub.stats().bytes_out == bytes_before + 2 * news + message("other", "9").size());
 
     // The next tick starts a new batch.
     arrives("news", "4");

@@ -64,10 +64,9 @@ struct BareTransport {
 };
 
 SharedFrame batch_of(const std::vector<std::string>& payloads) {
-    auto batch = std::make_shared<OutFrame>();
-    batch->kind = FrameKind::message;
-    for (const auto& p : payloads) batch->batch.push_back(make_frame(p, FrameKind::message));
-    return batch;
+    std::vector<SharedFrame> messages;
+    for (const auto& p : payloads) messages.push_back(make_frame(p, FrameKind::message));
+    return make_batch(std::move(messages));
 }
 
 }  // namespace

@@ -40,23 +40,29 @@ struct OutFrame {
     // `sends_batches`). Empty for a single message. Only transports that
     // declare `sends_batches` are ever given a batch.
     std::vector<SharedFrame> batch;
+    std::size_t batch_bytes = 0;  // the batch's payloads added up (make_batch sets it)
     mutable std::shared_ptr<void> transport_cache;  // see the header comment
 
     // Messages this frame carries: 1, or the batch's size.
     std::size_t messages() const noexcept { return batch.empty() ? 1 : batch.size(); }
     // Payload bytes this frame carries (the batch's payloads added up).
-    std::size_t payload_bytes() const noexcept {
-        if (batch.empty()) return payload.size();
-        std::size_t total = 0;
-        for (const auto& part : batch) total += part->payload.size();
-        return total;
-    }
+    std::size_t payload_bytes() const noexcept { return batch.empty() ? payload.size() : batch_bytes; }
 };
 
 inline SharedFrame make_frame(std::string payload, FrameKind kind = FrameKind::control) {
     auto frame = std::make_shared<OutFrame>();
     frame->payload = std::move(payload);
     frame->kind = kind;
+    return frame;
+}
+
+// A batch of channel messages, in order. The byte total is added up here,
+// once, rather than by every recipient's queue check.
+inline SharedFrame make_batch(std::vector<SharedFrame> messages) {
+    auto frame = std::make_shared<OutFrame>();
+    frame->kind = FrameKind::message;
+    for (const auto& message : messages) frame->batch_bytes += message->payload.size();
+    frame->batch = std::move(messages);
     return frame;
 }
 

@@ -1004,11 +1004,8 @@ private:
         if (frames.size() == 1) {
             for (Connection* conn : channel.members) send(*conn, frames.front(), &channel.name);
         } else if constexpr (transport_sends_batches_v<Transport>) {
-            auto batch = std::make_shared<OutFrame>();
-            batch->kind = FrameKind::message;
-            batch->batch = std::move(frames);
-            const SharedFrame shared = std::move(batch);
-            for (Connection* conn : channel.members) send(*conn, shared, &channel.name);
+            const SharedFrame batch = make_batch(std::move(frames));
+            for (Connection* conn : channel.members) send(*conn, batch, &channel.name);
             detail::HubCounters::add(counters_.batches);
         } else {
             for (Connection* conn : channel.members) {
