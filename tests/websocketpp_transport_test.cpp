@@ -385,3 +385,46 @@ TEST_CASE("at the default log level a busy session writes no log line", "[transp
     c->wait_closed();
     CHECK(lines.load() == 0);
 }
+
+// The transport reads through a 1 KiB buffer per connection and drops the
+// parsed handshake once the connection is open (both to keep idle
+// connections small). Neither may cost a byte: a handshake several times the
+// buffer reaches the auth hook whole, a publish 48 times the buffer arrives
+// whole, and the connection keeps working after its handshake is gone.
+TEST_CASE("a large handshake and a large publish pass the 1 KiB read buffer whole", "[transport][e2e][limits]") {
+    WsServer<> server(quiet_hub());
+    const std::string cookie = "session=" + std::string(8 * 1024, 'c');
+    std::atomic<std::size_t> cookie_seen{0};
+    server.transport.set_auth_hook([&](const HttpRequest& request) {
+        cookie_seen = request.header("cookie").size();
+        return AuthDecision::accepted();
+    });
+    server.start();
+    TestClients clients;
+    auto big = clients.open(server.port(), "/ws", {{"Cookie", cookie}});
+    REQUIRE(big->wait_connected() == ClientConn::State::open);
+    REQUIRE(big->next_of_type("welcome"));
+    CHECK(cookie_seen.load() == cookie.size());
+    auto other = clients.open(server.port());
+    REQUIRE(other->wait_connected() == ClientConn::State::open);
+    REQUIRE(other->next_of_type("welcome"));
+    for (auto* c : {&big, &other}) {
+        (*c)->send(R"({"type":"subscribe","channel":"big","id":1})");
+        REQUIRE((*c)->next_of_type("ack"));
+    }
+
+    std::string text(48 * 1024, ' ');
+    for (std::size_t i = 0; i < text.size(); ++i) text[i] = static_cast<char>('a' + i % 26);
+    big->send(R"({"type":"publish","channel":"big","data":")" + text + R"("})");
+    const std::string expected = R"({"type":"message","channel":"big","data":")" + text + R"("})";
+    for (auto* c : {&big, &other}) {
+        const auto message = (*c)->next_of_type("message");
+        REQUIRE(message);
+        CHECK(*message == expected);
+    }
+    // Still a working connection: it can unsubscribe and close cleanly.
+    big->send(R"({"type":"unsubscribe","channel":"big","id":2})");
+    CHECK(big->next_of_type("ack"));
+    big->close(1000);
+    CHECK(big->wait_closed() == 1000);
+}

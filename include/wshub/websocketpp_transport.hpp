@@ -467,6 +467,19 @@ private:
         }
         con->wshub_opened.store(true);
         if (handlers_.on_open) handlers_.on_open(con->wshub_id, con->wshub_info);
+        release_handshake(*con);
+    }
+
+    // websocketpp keeps the parsed handshake request and response for the
+    // connection's whole life, though nothing reads them after the open
+    // handler (the hub took what it needs in on_validate). A browser's request
+    // with cookies is kilobytes per idle connection; drop both. websocketpp
+    // offers only const access; the members themselves are not const.
+    static void release_handshake(detail::wspp_server::connection_type& con) {
+        using request_type = detail::wspp_server::connection_type::request_type;
+        using response_type = detail::wspp_server::connection_type::response_type;
+        const_cast<request_type&>(con.get_request()) = request_type();
+        const_cast<response_type&>(con.get_response()) = response_type();
     }
 
     void on_ws_message(connection_hdl hdl, detail::wspp_message_ptr msg) {

@@ -223,9 +223,12 @@ struct wspp_config : websocketpp::config::asio {
     };
     using transport_type = counting_endpoint<transport_config>;
 
-    // Read buffer per connection: websocketpp's default is 16 KiB. 4 KiB keeps
-    // an idle connection small; larger frames are read in several steps.
-    static const size_t connection_read_buffer_size = 4096;
+    // Read buffer per connection, held inline in every connection object for
+    // its whole life: websocketpp's default is 16 KiB. A hub's clients send
+    // little (subscribes, publishes, pongs), so 1 KiB keeps an idle connection
+    // small (docs/benchmarks.md, scenario 3); a larger frame is read in several
+    // steps into the message being assembled, never truncated.
+    static const size_t connection_read_buffer_size = 1024;
 
     // Every channel compiled in except per-frame ones (see static_test);
     // which ones are written is decided at run time.
