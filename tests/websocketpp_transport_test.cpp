@@ -428,3 +428,33 @@ TEST_CASE("a large handshake and a large publish pass the 1 KiB read buffer whol
     big->close(1000);
     CHECK(big->wait_closed() == 1000);
 }
+
+// A client that vanishes without a closing handshake is the everyday end of a
+// mobile or crashed client: websocketpp calls it an error, but a busy server
+// must not write a warning per disconnect. It is logged at debug.
+TEST_CASE("clients that vanish (end of file, reset) are logged at debug, not as warnings", "[transport][e2e][logs]") {
+    std::mutex mutex;
+    std::vector<std::pair<LogLevel, std::string>> lines;  // before the server, which logs until destroyed
+    WsServer<> server(quiet_hub());
+    server.transport.set_log_sink([&](LogLevel level, std::string_view line) {
+        std::lock_guard<std::mutex> lock(mutex);
+        lines.emplace_back(level, std::string(line));
+    });
+    server.start();
+    for (const bool reset : {false, true}) {
+        RawWsClient raw(server.port());
+        REQUIRE(raw.upgraded());
+        REQUIRE(raw.read_frame());  // welcome: the hub has the connection
+        REQUIRE(eventually([&] { return server.hub.stats().connections == 1; }));
+        raw.vanish(reset);
+        REQUIRE(eventually([&] { return server.hub.stats().connections == 0; }));
+    }
+    std::lock_guard<std::mutex> lock(mutex);
+    bool saw_peer_gone = false;
+    for (const auto& [level, line] : lines) {
+        INFO(line);
+        CHECK(level == LogLevel::debug);
+        if (line.find("End of File") != std::string::npos || line.find("reset") != std::string::npos) saw_peer_gone = true;
+    }
+    CHECK(saw_peer_gone);  // websocketpp did report them; they were only demoted
+}

@@ -238,7 +238,7 @@ public:
             if (!is_access) {
                 if (channel & websocketpp::log::elevel::fatal) {
                     level = LogLevel::error;
-                } else if (channel & websocketpp::log::elevel::rerror) {
+                } else if ((channel & websocketpp::log::elevel::rerror) && !is_peer_gone(line)) {
                     level = LogLevel::warn;
                 }
             }
@@ -246,6 +246,17 @@ public:
         };
         server_.get_alog().set_sink(forward);
         server_.get_elog().set_sink(forward);
+    }
+
+    // websocketpp reports a client that left without a closing handshake
+    // (end of file, reset, broken pipe) as an error. It is the everyday end
+    // of a mobile or crashed client, not a fault here: debug, or a busy
+    // server writes a warning per disconnect.
+    static bool is_peer_gone(const std::string& line) {
+        for (const char* phrase : {"(End of File)", "Connection reset by peer", "Broken pipe"}) {
+            if (line.find(phrase) != std::string::npos) return true;
+        }
+        return false;
     }
 
     // Which of websocketpp's channels are written: at debug, connection and

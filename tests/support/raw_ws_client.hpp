@@ -53,6 +53,14 @@ public:
     // Sends these bytes as they are (a hand-made frame, or part of one).
     void send_raw(const std::string& bytes) { asio::write(socket_, asio::buffer(bytes)); }
 
+    // Vanishes without a closing handshake: a plain FIN (end of file at the
+    // server), or with `reset` a TCP RST (connection reset by peer).
+    void vanish(bool reset) {
+        std::error_code ec;
+        if (reset) socket_.set_option(asio::socket_base::linger(true, 0), ec);
+        socket_.close(ec);
+    }
+
     struct Frame {
         int opcode = 0;  // 0x1 text, 0x2 binary, 0x8 close, 0x9 ping, 0xA pong
         std::string payload;
