@@ -31,7 +31,7 @@ for (const name of readdirSync(dir)) {
     rows.get(server).push([Number(offered), result.latency_us.p99 / 1000, result.lost]);
     continue;
   }
-  m = /^idle-(.+)-(\d+)\.json$/.exec(name);
+  m = /^idle-(.+)-(\d+)\.json$/.exec(name);  // idle-<server>-<n>.p<k>.json are parts of a combined one
   if (m) {
     if (!idle.has(m[1])) idle.set(m[1], []);
     idle.get(m[1]).push([Number(m[2]), result.server_rss_bytes_per_connection / 1024]);
@@ -70,7 +70,7 @@ plot ${lines(series, '1:2')}
 }
 if (idle.size > 0) {
   const png = path.join(outDir, 'idle-memory.png');
-  gnuplot(png, 8, 'target: 8 KiB', `set title 'Idle connections: server RSS per connection (one server process: at most about 19,900 open files here)'
+  gnuplot(png, 8, 'target: 8 KiB', `set title "Idle connections: server RSS per connection\\n(up to 19,000: one server process; 50,000: three, as one process may hold 20,000 open files here)"
 set xlabel 'connections'
 set ylabel 'KiB per connection'
 set yrange [0:*]

@@ -82,7 +82,9 @@ for (const subscribers of [...new Set(runs.map((r) => r.subscribers))].sort((a, 
 }
 
 for (const connections of [...new Set(idle.map((r) => r.connections))].sort((a, b) => a - b)) {
-  console.log(`### Idle connections: ${connections.toLocaleString('en')}, each subscribed to one of 100 channels\n`);
+  const processes = Math.max(1, ...idle.filter((r) => r.connections === connections).map((r) => r.result.processes ?? 1));
+  const spread = processes > 1 ? `, over ${processes} server processes per server (one process may hold at most 20,000 open files here)` : '';
+  console.log(`### Idle connections: ${connections.toLocaleString('en')}, each subscribed to one of 100 channels${spread}\n`);
   console.log('| server | server RSS per connection | connections per second (handshake + subscribe) | wshub / this, memory |');
   console.log('|---|---|---|---|');
   const wshub = idle.find((r) => r.server === 'wshub' && r.connections === connections);
@@ -91,7 +93,8 @@ for (const connections of [...new Set(idle.map((r) => r.connections))].sort((a, 
     if (!run) continue;
     const perConn = run.result.server_rss_bytes_per_connection;
     const ratio = wshub && perConn > 0 ? (wshub.result.server_rss_bytes_per_connection / perConn).toFixed(2) : 'n/a';
-    console.log(`| ${s} | ${(perConn / 1024).toFixed(1)} KiB | ${fmt(run.result.connect.per_second)} | ${ratio} |`);
+    const apart = run.result.held_together === false ? ' (not all held at once)' : '';
+    console.log(`| ${s} | ${(perConn / 1024).toFixed(1)} KiB${apart} | ${fmt(run.result.connect.per_second)} | ${ratio} |`);
   }
   console.log('');
 }

@@ -74,6 +74,7 @@ struct Options {
     bool publisher_thread = false;
     int stalled = 0;
     int source_addresses = 1;
+    int first_source_address = 1;  // 127.0.0.<this> is the first of them
     int connect_concurrency = 200;
     std::vector<long> server_pids;
     std::string json_out;
@@ -228,9 +229,9 @@ struct Shared {
 };
 
 asio::ip::address source_address(const Shared& shared, int connection) {
-    if (shared.options.source_addresses <= 1) return {};
+    if (shared.options.source_addresses <= 1 && shared.options.first_source_address == 1) return {};
     const int n = connection % shared.options.source_addresses;
-    return asio::ip::make_address_v4((127u << 24) | static_cast<unsigned>(1 + n));
+    return asio::ip::make_address_v4((127u << 24) | static_cast<unsigned>(shared.options.first_source_address + n));
 }
 
 std::uint32_t random_mask(std::mt19937& rng) { return static_cast<std::uint32_t>(rng()) | 1u; }
@@ -404,7 +405,11 @@ int main(int argc, char** argv) {
     app.add_flag("--publisher-thread", o.publisher_thread,
                  "Publishers on a thread of their own, so a burst of deliveries cannot delay the schedule");
     app.add_option("--source-addresses", o.source_addresses,
-                   "Bind connections to 127.0.0.1..N (more ephemeral ports on loopback)")
+                   "Bind connections to N loopback addresses from --first-source-address on (more ephemeral ports)")
+        ->check(CLI::Range(1, 250))
+        ->capture_default_str();
+    app.add_option("--first-source-address", o.first_source_address,
+                   "The first source address is 127.0.0.<this>; load generators run side by side take disjoint ranges")
         ->check(CLI::Range(1, 250))
         ->capture_default_str();
     app.add_option("--connect-concurrency", o.connect_concurrency, "Handshakes in flight at once")
@@ -414,6 +419,10 @@ int main(int argc, char** argv) {
     app.add_option("--json-out", o.json_out, "Write the JSON result here instead of stdout");
     app.add_flag("--quiet", o.quiet, "No progress lines");
     CLI11_PARSE(app, argc, argv);
+    if (o.first_source_address + o.source_addresses - 1 > 254) {
+        std::cerr << "wshub_loadgen: --first-source-address + --source-addresses - 1 must stay within 127.0.0.254\n";
+        return 2;
+    }
 
     try {
         const Url pub_url = parse_url(o.pub_url.empty() ? o.url : o.pub_url);
