@@ -12,6 +12,7 @@
 #include "support/fake_pubsub.hpp"
 #include "support/hub_fixture.hpp"
 #include "wshub/detail/envelope.hpp"
+#include "wshub/local_pubsub.hpp"
 
 using namespace wshub;
 using namespace wshub::test;
@@ -261,4 +262,25 @@ TEST_CASE_METHOD(Reentering, "a handler called from inside the hub's own call is
     REQUIRE_FALSE(received_of_type(first, "ack").empty());
     CHECK(string_field(received_of_type(first, "ack").back(), "id") == "bye");
     CHECK(hub.stats().subscriptions == 2);
+}
+
+// Two clients publishing in the same pass of the io_context, on the
+// in-process PubSub: their messages reach a subscriber in one write, as
+// several messages of one Redis read do.
+TEST_CASE("publishes of two clients in one tick, on LocalPubSub, reach a subscriber as one batch", "[hub][batching]") {
+    HubFixture<LocalPubSub, DefaultPolicies, BatchingMemoryTransport> f;
+    const auto subscriber = f.connect();
+    const auto alice = f.connect();
+    const auto bob = f.connect();
+    f.request(subscriber, R"({"type":"subscribe","channel":"news"})");
+    const auto sent_before = f.transport.peer(subscriber).sent.size();
+    f.transport.receive(alice, R"({"type":"publish","channel":"news","data":"a"})");
+    f.transport.receive(bob, R"({"type":"publish","channel":"news","data":"b"})");
+    settle(f.io);
+    const auto& sent = f.transport.peer(subscriber).sent;
+    REQUIRE(sent.size() == sent_before + 1);
+    CHECK(sent.back()->batch.size() == 2);
+    CHECK(f.received_of_type(subscriber, "message") ==
+          std::vector<std::string>{R"({"type":"message","channel":"news","data":"a"})",
+                                   R"({"type":"message","channel":"news","data":"b"})"});
 }

@@ -59,3 +59,23 @@ TEST_CASE("a message published before an unsubscribe is not delivered after it",
     CHECK_FALSE(ps.is_subscribed("a"));
     CHECK(ps.subscribed_topics() == 0);
 }
+
+TEST_CASE("one pass's publishes are delivered by one handler; a publish made while delivering waits for the next",
+          "[local_pubsub]") {
+    asio::io_context io;
+    LocalPubSub ps(io.get_executor());
+    std::vector<std::string> payloads;
+    ps.set_handlers({[&](std::string, std::string payload) {
+                         if (payload == "1") ps.publish("a", "echo", {});
+                         payloads.push_back(std::move(payload));
+                     },
+                     [](PubSubState) {}, [](std::vector<std::string>) {}});
+    ps.subscribe("a", {});
+    settle(io);
+    for (const char* p : {"1", "2", "3"}) ps.publish("a", p, {});
+    io.restart();  // settle() ran the io_context out
+    CHECK(io.poll_one() == 1);  // one handler ...
+    CHECK(payloads == std::vector<std::string>{"1", "2", "3"});  // ... delivered all three, in order
+    settle(io);
+    CHECK(payloads == std::vector<std::string>{"1", "2", "3", "echo"});
+}

@@ -2,7 +2,8 @@
 //
 // No Redis, no network: a publish is delivered to this process's subscribers
 // of the topic, later on the executor (never inside the publish call), in
-// publish order. It is always `up`. Use it when one instance is all you run,
+// publish order; the publishes of one pass of the io_context are delivered
+// together, by one handler. It is always `up`. Use it when one instance is all you run,
 // and in tests.
 //
 // Thread safety: not thread-safe. Give it the same executor as the Hub: when
@@ -15,6 +16,7 @@
 #include <system_error>
 #include <unordered_set>
 #include <utility>
+#include <vector>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/post.hpp>
@@ -43,14 +45,15 @@ public:
     }
 
     void publish(const std::string& topic, std::string payload, Completion done) {
-        // Delivery is decided when the message is delivered, not when it is
-        // published, exactly as a Redis subscriber that left in between would
-        // not receive it either.
-        asio::post(executor_, [this, topic, payload = std::move(payload)]() mutable {
-            if (topics_.count(topic) != 0 && handlers_.on_message) {
-                handlers_.on_message(std::move(topic), std::move(payload));
-            }
-        });
+        // The publishes of one pass of the io_context are delivered by one
+        // handler, in order: the hub then fans them out as one batch per
+        // subscriber (one write each), as it does with a Redis read that holds
+        // several messages, instead of one write per publisher.
+        pending_.push_back({topic, std::move(payload)});
+        if (!delivery_posted_) {
+            delivery_posted_ = true;
+            asio::post(executor_, [this] { deliver_pending(); });
+        }
         complete(std::move(done));
     }
 
@@ -61,6 +64,28 @@ public:
     bool is_subscribed(const std::string& topic) const { return topics_.count(topic) != 0; }
 
 private:
+    struct Pending {
+        std::string topic;
+        std::string payload;
+    };
+
+    void deliver_pending() {
+        delivery_posted_ = false;
+        // Publishes made while delivering (a handler that publishes) go to the next pass.
+        std::vector<Pending> batch;
+        batch.swap(pending_);
+        for (auto& message : batch) {
+            // Delivery is decided when the message is delivered, not when it
+            // is published, exactly as a Redis subscriber that left in between
+            // would not receive it either.
+            if (topics_.count(message.topic) != 0 && handlers_.on_message) {
+                handlers_.on_message(std::move(message.topic), std::move(message.payload));
+            }
+        }
+        batch.clear();
+        if (pending_.empty()) pending_.swap(batch);  // keep the capacity: no allocation per pass once warm
+    }
+
     void complete(Completion done) {
         if (done) asio::post(executor_, [done = std::move(done)] { done(std::error_code{}); });
     }
@@ -68,6 +93,8 @@ private:
     asio::any_io_executor executor_;
     PubSubHandlers handlers_;
     std::unordered_set<std::string> topics_;
+    std::vector<Pending> pending_;  // published, not yet delivered
+    bool delivery_posted_ = false;
 };
 
 }  // namespace wshub
