@@ -14,6 +14,9 @@
 #include "wshub/detail/envelope.hpp"
 #include "wshub/local_pubsub.hpp"
 
+#include <asio/post.hpp>
+#include <asio/strand.hpp>
+
 using namespace wshub;
 using namespace wshub::test;
 
@@ -265,22 +268,28 @@ TEST_CASE_METHOD(Reentering, "a handler called from inside the hub's own call is
 }
 
 // Two clients publishing in the same pass of the io_context, on the
-// in-process PubSub: their messages reach a subscriber in one write, as
-// several messages of one Redis read do.
+// in-process PubSub sharing the hub's strand (as it must): their messages
+// reach a subscriber in one write, as several messages of one Redis read do.
+// Each publish comes from a handler of its own, as two connections' reads do.
 TEST_CASE("publishes of two clients in one tick, on LocalPubSub, reach a subscriber as one batch", "[hub][batching]") {
-    HubFixture<LocalPubSub, DefaultPolicies, BatchingMemoryTransport> f;
-    const auto subscriber = f.connect();
-    const auto alice = f.connect();
-    const auto bob = f.connect();
-    f.request(subscriber, R"({"type":"subscribe","channel":"news"})");
-    const auto sent_before = f.transport.peer(subscriber).sent.size();
-    f.transport.receive(alice, R"({"type":"publish","channel":"news","data":"a"})");
-    f.transport.receive(bob, R"({"type":"publish","channel":"news","data":"b"})");
-    settle(f.io);
-    const auto& sent = f.transport.peer(subscriber).sent;
+    asio::io_context io;
+    const asio::any_io_executor strand = asio::make_strand(io);
+    BatchingMemoryTransport transport;
+    LocalPubSub pubsub(strand);
+    Hub<BatchingMemoryTransport, LocalPubSub> hub(strand, transport, pubsub, HubFixture<LocalPubSub>::test_config());
+    const auto subscriber = transport.connect({});
+    const auto alice = transport.connect({});
+    const auto bob = transport.connect({});
+    transport.receive(subscriber, R"({"type":"subscribe","channel":"news"})");
+    settle(io);
+    const auto sent_before = transport.peer(subscriber).sent.size();
+    asio::post(io, [&] { transport.receive(alice, R"({"type":"publish","channel":"news","data":"a"})"); });
+    asio::post(io, [&] { transport.receive(bob, R"({"type":"publish","channel":"news","data":"b"})"); });
+    settle(io);
+    const auto& sent = transport.peer(subscriber).sent;
     REQUIRE(sent.size() == sent_before + 1);
     CHECK(sent.back()->batch.size() == 2);
-    CHECK(f.received_of_type(subscriber, "message") ==
+    CHECK(frames_of_type(transport.peer(subscriber).received, "message") ==
           std::vector<std::string>{R"({"type":"message","channel":"news","data":"a"})",
                                    R"({"type":"message","channel":"news","data":"b"})"});
 }
