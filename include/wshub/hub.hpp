@@ -157,12 +157,8 @@ public:
         });
         pubsub_.set_handlers(PubSubHandlers{
             // The same; fan-out never calls back into the PubSub, so running
-            // inside its delivery is safe. A delivery from the PubSub's own
-            // handler on this strand (LocalPubSub) runs at once as well: no
-            // call of the hub's is under way then, unless the PubSub is
-            // answering from inside one (inside_pubsub_call_), which is queued.
+            // inside its delivery is safe.
             [this](std::string topic, std::string payload) {
-                if (strand_.running_in_this_thread() && !inside_pubsub_call_) return on_pubsub_message(topic, payload);
                 enter([this, topic = std::move(topic), payload = std::move(payload)] {
                     on_pubsub_message(topic, payload);
                 });
@@ -791,7 +787,6 @@ private:
             registry_.presence_remove(channel.name, conn.public_id);
         }
         if (!pubsub_up()) return;
-        const InsidePubSubCall inside(inside_pubsub_call_);
         pubsub_.publish(channel.topic, detail::encode_presence_event(join, conn.public_id, conn.info.user_id), {});
     }
 
@@ -853,14 +848,12 @@ private:
         if (command == Command::subscribe) {
             detail::HubCounters::add(counters_.pubsub_subscribes);
             log(LogLevel::info, [&] { return "lazy subscribe: first local subscriber of '" + channel.name + "'"; });
-            const InsidePubSubCall inside(inside_pubsub_call_);
             pubsub_.subscribe(channel.topic, [this, name = channel.name](std::error_code ec) {
                 asio::post(strand_, [this, name, ec] { on_subscribe_done(name, ec); });
             });
         } else if (command == Command::unsubscribe) {
             detail::HubCounters::add(counters_.pubsub_unsubscribes);
             log(LogLevel::info, [&] { return "lazy unsubscribe: last local subscriber left '" + channel.name + "'"; });
-            const InsidePubSubCall inside(inside_pubsub_call_);
             pubsub_.unsubscribe(channel.topic, [this, name = channel.name](std::error_code ec) {
                 asio::post(strand_, [this, name, ec] { on_unsubscribe_done(name, ec); });
             });
@@ -936,25 +929,9 @@ private:
     }
 
     void publish_envelope(const std::string& channel, std::string_view data, Completion done) {
-        const InsidePubSubCall inside(inside_pubsub_call_);
         pubsub_.publish(detail::channel_topic(config_.prefix, channel),
                         detail::encode_envelope(config_.instance_id, data), std::move(done));
     }
-
-    // Set while the hub is inside a call to the PubSub: a delivery made from
-    // inside it must not run inline (see the PubSub's on_message handler).
-    struct InsidePubSubCall {
-        explicit InsidePubSubCall(bool& flag) : flag_(flag), outer_(!flag) { flag_ = true; }
-        ~InsidePubSubCall() {
-            if (outer_) flag_ = false;
-        }
-        InsidePubSubCall(const InsidePubSubCall&) = delete;
-        InsidePubSubCall& operator=(const InsidePubSubCall&) = delete;
-
-    private:
-        bool& flag_;
-        bool outer_;
-    };
 
     // Fan-out: one encoding, one shared buffer, every local subscriber.
     void on_pubsub_message(const std::string& topic, const std::string& payload) {
@@ -993,23 +970,10 @@ private:
     void post_flush() {
         if (flush_posted_) return;
         flush_posted_ = true;
-        flush_yielded_ = false;
         asio::post(strand_, [this] { flush_batches(); });
     }
 
     void flush_batches() {
-        // The flush yields once: it runs at the end of the next pass of the
-        // io_context's queue rather than this one. What was queued behind it
-        // when it was posted (another client's publish, and the PubSub's
-        // delivery of that publish, posted only when the publish runs) then
-        // joins this tick's batch: two publishers in one tick cost each
-        // subscriber one write, not two. When the loop is idle the pass is
-        // empty and the yield costs one handler.
-        if (!flush_yielded_) {
-            flush_yielded_ = true;
-            asio::post(strand_, [this] { flush_batches(); });
-            return;
-        }
         flush_posted_ = false;
         std::vector<Channel*> dirty;
         dirty.swap(dirty_channels_);
@@ -1086,7 +1050,6 @@ private:
     void subscribe_inbox() {
         if (!registry_type::distributed || inbox_ != InboxState::none || phase_ != Phase::running) return;
         inbox_ = InboxState::subscribing;
-        const InsidePubSubCall inside(inside_pubsub_call_);
         pubsub_.subscribe(inbox_topic_, [this](std::error_code ec) {
             asio::post(strand_, [this, ec] {
                 if (!ec) {
@@ -1107,7 +1070,6 @@ private:
         inbox_timer_.cancel();
         if (inbox_ != InboxState::subscribed) return;
         inbox_ = InboxState::none;
-        const InsidePubSubCall inside(inside_pubsub_call_);
         pubsub_.unsubscribe(inbox_topic_, {});
     }
 
@@ -1296,8 +1258,6 @@ private:
 
     std::vector<Channel*> dirty_channels_;  // channels with a batch queued; see queue_for_fan_out
     bool flush_posted_ = false;
-    bool flush_yielded_ = false;        // the posted flush has yielded its first turn
-    bool inside_pubsub_call_ = false;   // see InsidePubSubCall
 
     std::vector<ConnectionId> owed_gaps_;  // connections with dropped messages, checked by drain_timer_
     bool drain_timer_armed_ = false;
