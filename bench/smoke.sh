@@ -2,7 +2,8 @@
 # bench/smoke.sh CHAT_SERVER LOADGEN: a few seconds of real load so the bench
 # never rots (CTest "bench.smoke", label bench). Starts chat_server on a free
 # port, runs wshub_loadgen against it (50 subscribers, 2 publishers, 200
-# messages/s, 2 s), and fails unless every expected message was delivered, in
+# messages/s, 2 s; from two source addresses that do not start at
+# 127.0.0.1, the path bench/idle_many.sh takes), and fails unless every expected message was delivered, in
 # order, with a latency figure. Not a measurement: numbers are not checked.
 set -euo pipefail
 server_bin=$1
@@ -20,7 +21,7 @@ done
 [ -n "${port:-}" ] || { echo "chat_server did not start"; cat "$work/server.err"; exit 1; }
 
 "$loadgen_bin" --url "ws://127.0.0.1:$port/ws" --subscribers 50 --publishers 2 --rate 200 --duration 2 \
-  --warmup 0.5 --drain 10 --server-pid "$server_pid" --quiet --json-out "$work/result.json"
+  --source-addresses 2 --first-source-address 5 --warmup 0.5 --drain 10 --server-pid "$server_pid" --quiet --json-out "$work/result.json"
 cat "$work/result.json"
 field() { sed -n "s/.*\"$1\": \([0-9.e+-]*\).*/\1/p" "$work/result.json" | head -1; }
 expected=$(field expected)
