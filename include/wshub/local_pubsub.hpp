@@ -3,8 +3,8 @@
 // No Redis, no network: a publish is delivered to this process's subscribers
 // of the topic, later on the executor (never inside the publish call), in
 // publish order; the publishes of one pass of the io_context are delivered
-// together, by one handler. It is always `up`. Use it when one instance is all you run,
-// and in tests.
+// together, by one handler. It is always `up`. Use it when one instance is
+// all you run, and in tests.
 //
 // Thread safety: not thread-safe. Give it the same executor as the Hub: when
 // the io_context runs on several threads, that must be one strand shared by
