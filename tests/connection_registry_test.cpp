@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "support/fast_redis_config.hpp"
 #include "support/json_reader.hpp"
 #include "support/memory_transport.hpp"
 #include "support/redis_server.hpp"
@@ -42,29 +43,12 @@ struct Timing {
 // One instance with its own io_context.
 struct Node {
     Node(const RedisServer& redis, const std::string& id, Timing timing = {})
-        : pubsub(io.get_executor(), pubsub_config(redis)),
+        : pubsub(io.get_executor(), fast_pubsub_config(redis)),
           registry(io.get_executor(), registry_config(redis, timing)),
           hub(io.get_executor(), transport, pubsub, registry, hub_config(id)) {}
 
-    static RedisPubSubConfig pubsub_config(const RedisServer& redis) {
-        RedisPubSubConfig config;
-        config.url = "redis://127.0.0.1:" + std::to_string(redis.port());
-        config.connect_timeout = 1000ms;
-        config.command_timeout = 1000ms;
-        config.reconnect_initial_delay = 50ms;
-        config.reconnect_max_delay = 300ms;
-        config.health_check_interval = 200ms;
-        config.health_check_timeout = 600ms;
-        return config;
-    }
-
     static ConnectionRegistryConfig registry_config(const RedisServer& redis, Timing timing) {
-        ConnectionRegistryConfig config;
-        config.url = "redis://127.0.0.1:" + std::to_string(redis.port());
-        config.connect_timeout = 1000ms;
-        config.command_timeout = 1000ms;
-        config.reconnect_initial_delay = 50ms;
-        config.reconnect_max_delay = 300ms;
+        auto config = fast_redis_config<ConnectionRegistryConfig>(redis);
         config.heartbeat_interval = timing.heartbeat;
         config.ttl = timing.ttl;
         config.janitor_interval = timing.janitor;

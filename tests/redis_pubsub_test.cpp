@@ -12,6 +12,7 @@
 #include <string_view>
 #include <system_error>
 
+#include "support/fast_redis_config.hpp"
 #include "support/json_reader.hpp"
 #include "support/memory_transport.hpp"
 #include "support/redis_server.hpp"
@@ -25,22 +26,10 @@ using namespace std::chrono_literals;
 
 namespace {
 
-RedisPubSubConfig fast_config(const RedisServer& redis) {
-    RedisPubSubConfig config;
-    config.url = "redis://127.0.0.1:" + std::to_string(redis.port());
-    config.connect_timeout = 1000ms;
-    config.command_timeout = 1000ms;
-    config.reconnect_initial_delay = 50ms;
-    config.reconnect_max_delay = 300ms;
-    config.health_check_interval = 200ms;
-    config.health_check_timeout = 600ms;
-    return config;
-}
-
 // One instance: a hub on the in-memory transport over RedisPubSub.
 struct Instance {
     Instance(asio::io_context& io, const RedisServer& redis, const std::string& id)
-        : pubsub(io.get_executor(), fast_config(redis)), hub(io.get_executor(), transport, pubsub, config_for(id)) {}
+        : pubsub(io.get_executor(), fast_pubsub_config(redis)), hub(io.get_executor(), transport, pubsub, config_for(id)) {}
 
     static HubConfig config_for(const std::string& id) {
         HubConfig config;
@@ -224,7 +213,7 @@ TEST_CASE("CLIENT KILL TYPE pubsub is recovered like any disconnect", "[redis][p
 TEST_CASE("a host name is resolved without blocking, and works", "[redis][pubsub]") {
     RedisServer redis;
     asio::io_context io;
-    RedisPubSubConfig config = fast_config(redis);
+    RedisPubSubConfig config = fast_pubsub_config(redis);
     config.url = "redis://localhost:" + std::to_string(redis.port());
     RedisPubSub pubsub(io.get_executor(), config);
     REQUIRE(run_until(io, [&] { return pubsub.state() == PubSubState::up; }));
@@ -267,7 +256,7 @@ TEST_CASE("an unsubscribe in the same tick as its subscribe sends nothing, and t
           "[redis][pubsub]") {
     RedisServer redis;
     asio::io_context io;
-    RedisPubSubConfig config = fast_config(redis);
+    RedisPubSubConfig config = fast_pubsub_config(redis);
     config.health_channel = "t:health:same-tick";
     RedisPubSub pubsub(io.get_executor(), config);
     wait_up_and_counted(io, pubsub, redis, config.health_channel);
@@ -309,7 +298,7 @@ TEST_CASE("an unsubscribe after the SUBSCRIBE went out: the subscribe hears an e
           "[redis][pubsub]") {
     RedisServer redis;
     asio::io_context io;
-    RedisPubSubConfig config = fast_config(redis);
+    RedisPubSubConfig config = fast_pubsub_config(redis);
     config.health_channel = "t:health:sent";
     // Redis is frozen for a moment below: no timeout may fire meanwhile.
     config.command_timeout = 20000ms;
@@ -341,7 +330,7 @@ TEST_CASE("95 channels asked for in one tick go out as exactly 10 SUBSCRIBE comm
           "[redis][pubsub]") {
     RedisServer redis;
     asio::io_context io;
-    RedisPubSubConfig config = fast_config(redis);
+    RedisPubSubConfig config = fast_pubsub_config(redis);
     config.health_channel = "t:health:batches";
     config.max_channels_per_command = 10;
     RedisPubSub pubsub(io.get_executor(), config);
@@ -415,7 +404,7 @@ TEST_CASE("a RedisPubSub destroyed with its reconnect timer, resolver or health 
         RedisServer redis;
         int published = 0;  // outlives every RedisPubSub: a late completion may still come
         for (int i = 0; i < iterations; ++i) {
-            RedisPubSubConfig config = fast_config(redis);
+            RedisPubSubConfig config = fast_pubsub_config(redis);
             config.health_check_interval = 1000ms;
             auto pubsub = std::make_unique<RedisPubSub>(io.get_executor(), config);
             // Up: the health timer is armed in the same handler.

@@ -112,12 +112,18 @@ inline std::optional<HeartbeatValue> decode_heartbeat(std::string_view value) {
 
 // ---- presence members and the janitor's index ----------------------------------
 
-inline std::string presence_member(std::string_view connection, std::string_view user_id) {
+// "<first> <second>": presence members and index entries are both pairs
+// whose first part holds no space.
+inline std::string join_with_space(std::string_view first, std::string_view second) {
     std::string out;
-    out.reserve(connection.size() + 1 + user_id.size());
-    out.append(connection).push_back(' ');
-    out.append(user_id);
+    out.reserve(first.size() + 1 + second.size());
+    out.append(first).push_back(' ');
+    out.append(second);
     return out;
+}
+
+inline std::string presence_member(std::string_view connection, std::string_view user_id) {
+    return join_with_space(connection, user_id);
 }
 
 struct PresenceMember {
@@ -135,11 +141,7 @@ inline std::optional<PresenceMember> split_presence_member(std::string_view memb
 // (channel names hold no space). Only the cleanup script splits it
 // (detail/registry_scripts.hpp).
 inline std::string presence_entry(std::string_view channel, std::string_view member) {
-    std::string out;
-    out.reserve(channel.size() + 1 + member.size());
-    out.append(channel).push_back(' ');
-    out.append(member);
-    return out;
+    return join_with_space(channel, member);
 }
 
 // The instance a public connection id ("<instance>-<n>") belongs to.
