@@ -29,11 +29,9 @@ machine_info "$OUT/machine.txt"
 echo "scenario: cross-instance, $(redis-server --version | cut -d' ' -f1-3)" >> "$OUT/machine.txt"
 cat "$OUT/machine.txt"
 
-redis_port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();})')
+redis_port=$(free_port)
 redis_dir=$(mktemp -d)
-taskset -c 1 redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --dir "$redis_dir" \
-  > "$OUT/redis.log" 2>&1 &
-redis_pid=$!
+start_redis "$redis_port" "$redis_dir" "$OUT/redis.log"
 a_pid= b_pid=
 cleanup() {
   stop_server "$a_pid"
@@ -43,7 +41,6 @@ cleanup() {
   rm -rf "$redis_dir"
 }
 trap cleanup EXIT
-until redis-cli -p "$redis_port" PING > /dev/null 2>&1; do sleep 0.05; done
 REDIS=redis://127.0.0.1:$redis_port
 
 # The ceiling: what one client pipelining 16 PUBLISHes gets from this Redis.

@@ -6,6 +6,8 @@
 #   bench_check_tools            # binaries built, peers installed, taskset present
 #   start_server NAME LOG [ARGS...]   # pinned to CPU 0; sets started_pid, started_port
 #   stop_server PID
+#   free_port                    # prints a free TCP port on 127.0.0.1
+#   start_redis PORT DIR LOG     # a throwaway redis-server on CPU 1, no persistence; sets redis_pid
 #
 # Servers: wshub (examples/chat/chat_server), node-ws, bun, naive-wspp. Every
 # one prints "listening on http://HOST:PORT/" and takes --port 0; the peers
@@ -66,6 +68,20 @@ stop_server() {
   for _ in $(seq 1 100); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
   kill -KILL "$pid" 2> /dev/null || true
   wait "$pid" 2> /dev/null || true
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on right now.
+free_port() {
+  node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();})'
+}
+
+# start_redis PORT DIR LOG: a throwaway redis-server (no RDB, no AOF, files
+# in DIR) pinned to CPU 1 with the load generator; sets redis_pid. Returns
+# once it answers PING.
+start_redis() {
+  taskset -c 1 redis-server --port "$1" --bind 127.0.0.1 --save "" --appendonly no --dir "$2" > "$3" 2>&1 &
+  redis_pid=$!
+  until redis-cli -p "$1" PING > /dev/null 2>&1; do sleep 0.005; done
 }
 
 # machine_info FILE: what the results were measured on.

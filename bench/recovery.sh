@@ -38,17 +38,12 @@ for tool in redis-cli redis-server node taskset; do
 done
 bench_check_tools
 [ -f "$OUT/machine.txt" ] || machine_info "$OUT/machine.txt"
-port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();})')
-start_redis() {
-  taskset -c 1 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$work" > "$work/redis.log" 2>&1 &
-  redis_pid=$!
-  until redis-cli -p "$port" PING > /dev/null 2>&1; do sleep 0.005; done
-}
+port=$(free_port)
 now_ms() { date +%s%3N; }
 pubsub_channels() { redis-cli -p "$port" INFO stats | sed -n 's/^pubsub_channels:\([0-9]*\).*/\1/p'; }
 
 for server in "${SERVERS[@]}"; do
-  start_redis
+  start_redis "$port" "$work" "$work/redis.log"
   start_server "$server" "$work/$server.log" --redis "redis://127.0.0.1:$port" --instance recovery
   server_pid=$started_pid
   taskset -c 1 "$LOADGEN" --url "ws://127.0.0.1:$started_port/ws" --subscribers "$connections" \
@@ -63,7 +58,7 @@ for server in "${SERVERS[@]}"; do
 
   kill -KILL "$redis_pid"
   wait "$redis_pid" 2>/dev/null || true
-  start_redis
+  start_redis "$port" "$work" "$work/redis.log"
   back=$(now_ms)
   resubscribed_ms=null
   while true; do
